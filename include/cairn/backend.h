@@ -1,0 +1,93 @@
+#pragma once
+/// The storage backend interface, for backend authors. A backend stores the array leaves of one
+/// item of one checkpoint in the item's directory. Everything else (planning who writes what,
+/// checksums, metadata, casts, the atomic commit, agreement between ranks) is shared machinery
+/// above it, so a backend only moves boxes of contiguous bytes.
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cairn/array.h"
+#include "cairn/communicator.h"
+
+namespace cairn {
+
+/// A box this rank writes: densely packed C-order elements of the stored dtype.
+struct WritePiece {
+  Box box;
+  const void* data = nullptr;
+};
+
+/// One array leaf to write. Every rank passes the same leaves in the same order; only `pieces`
+/// differ. Pieces of different ranks never overlap.
+struct WriteLeaf {
+  std::string key_path;                   ///< "params.dense.kernel"
+  std::vector<std::string> segments;      ///< {"params","dense","kernel"}: groups + dataset
+  DType dtype = DType::kFloat32;          ///< stored dtype
+  Shape global_shape;
+  std::optional<Shape> chunk_shape;       ///< none: contiguous layout
+  bool compress = false;                  ///< zstd
+  int compression_level = 3;
+  std::vector<WritePiece> pieces;         ///< this rank's
+  int max_pieces_per_rank = 0;            ///< max over ranks of pieces.size()
+};
+
+/// A box to read into `dest` (dense, C order, stored dtype). `stored_box` is the stored piece
+/// that contains it and `location` that piece's backend location (as Write returned it).
+struct ReadRequest {
+  Box box;
+  void* dest = nullptr;
+  Box stored_box;
+  const nlohmann::json* location = nullptr;
+};
+
+/// One array leaf to read (only this rank's requests; reads are independent across ranks).
+struct ReadLeaf {
+  std::string key_path;
+  std::vector<std::string> segments;
+  DType dtype = DType::kFloat32;
+  Shape global_shape;
+  std::vector<ReadRequest> requests;
+};
+
+/// What a backend is given for one item.
+struct BackendContext {
+  Communicator* comm = nullptr;
+  std::filesystem::path item_dir;  ///< exists on entry to Write and Read
+  int primary = 0;
+  std::optional<uint32_t> file_mode;  ///< FileOptions.path_permission_mode
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+  /// Collective. Writes this rank's pieces of every leaf and makes them durable (fsync) before
+  /// returning. Returns, per leaf and per piece of this rank, a location (any JSON, stored in
+  /// `_METADATA` and handed back on read; null when the backend needs none). The returned Status
+  /// may differ between ranks: the caller agrees on it.
+  virtual Result<std::vector<std::vector<nlohmann::json>>> Write(const BackendContext& ctx,
+                                                                 std::span<const WriteLeaf> leaves) = 0;
+  /// Collective (every rank calls it, possibly with no requests). Fills every request.
+  /// DataLoss naming the file and key path for unreadable data.
+  virtual Status Read(const BackendContext& ctx, std::span<const ReadLeaf> leaves) = 0;
+};
+
+using BackendMaker = std::function<std::unique_ptr<Backend>()>;
+
+/// A backend by registry name. NotFound for an unknown name (listing the known ones);
+/// Unimplemented "cairn was not built with X" for a backend compiled out.
+Result<std::unique_ptr<Backend>> MakeBackend(std::string_view name);
+/// Registers a user backend under `name`. AlreadyExists if taken.
+Status RegisterBackend(std::string name, BackendMaker maker);
+/// Names of the usable backends, sorted.
+std::vector<std::string> BackendNames();
+
+}  // namespace cairn

@@ -1,0 +1,62 @@
+#pragma once
+/// The synchronous checkpointer: saves a tree (or several named items) into a checkpoint
+/// directory atomically, and restores it onto any number of ranks and any decomposition.
+/// Every method is collective over the communicator and returns the same Status on every rank.
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "cairn/communicator.h"
+#include "cairn/metadata.h"
+#include "cairn/options.h"
+#include "cairn/tree.h"
+
+namespace cairn {
+
+/// Options fixed for the lifetime of a checkpointer.
+struct CheckpointerOptions {
+  MultiprocessingOptions multiprocessing;
+  FileOptions file;
+};
+
+/// Items of a checkpoint, by name. A single unnamed tree is the item "default".
+using Items = std::map<std::string, Tree>;
+
+class Checkpointer {
+ public:
+  /// InvalidArgument for a bad option (primary_host outside the communicator).
+  static Result<Checkpointer> Create(std::shared_ptr<Communicator> comm,
+                                     CheckpointerOptions options = {});
+
+  /// Saves `state` as item "default" of the checkpoint `directory` (which must not exist yet;
+  /// its parent is created if needed). Data goes to `<directory>.cairn-tmp-<id>/` first; the
+  /// directory appears under its name only once every rank has written and the primary has
+  /// written `commit_success.txt`. AlreadyExists if `directory` is already a checkpoint;
+  /// InvalidArgument for inconsistent trees/shapes/pieces (naming key path and rank).
+  Status Save(const std::filesystem::path& directory, const Tree& state,
+              const SaveOptions& options = {});
+  /// Saves several named items (a subdirectory each).
+  Status SaveItems(const std::filesystem::path& directory, const Items& items,
+                   const SaveOptions& options = {});
+
+  /// Restores item "default" into `target`: array leaves are filled piece by piece (any
+  /// decomposition), scalar/string/JSON leaves are replaced by the stored values.
+  Result<RestoreReport> Restore(const std::filesystem::path& directory, Tree& target,
+                                const RestoreOptions& options = {});
+  /// Restores the named items of `targets` (each must exist in the checkpoint).
+  Result<RestoreReport> RestoreItems(const std::filesystem::path& directory, Items& targets,
+                                     const RestoreOptions& options = {});
+
+  Communicator& comm() const { return *comm_; }
+  const CheckpointerOptions& options() const { return options_; }
+
+ private:
+  Checkpointer(std::shared_ptr<Communicator> comm, CheckpointerOptions options)
+      : comm_(std::move(comm)), options_(std::move(options)) {}
+  std::shared_ptr<Communicator> comm_;
+  CheckpointerOptions options_;
+};
+
+}  // namespace cairn
