@@ -1,0 +1,380 @@
+// Restore: the primary reads the metadata and shares it; each rank matches its target tree
+// against it and plans its reads; the arrays are read through the backend in bounded rounds,
+// verified and scattered into the target pieces; scalars, strings and JSON are filled last.
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "base/box_ops.h"
+#include "base/checksum.h"
+#include "base/convert.h"
+#include "base/fs.h"
+#include "cairn/backend.h"
+#include "checkpoint/device_memory.h"
+#include "checkpoint/impl.h"
+#include "coord/commit.h"
+#include "coord/restore_plan.h"
+#include "format/metadata_json.h"
+
+namespace cairn::checkpoint {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// Temporary read buffers held at once per round (per rank).
+constexpr int64_t kReadBudgetBytes = 256 << 20;
+
+struct ArrayJob {
+  const LeafMetadata* stored = nullptr;
+  DistributedArray* target = nullptr;
+  std::string key;
+  coord::LeafReadPlan plan;
+};
+
+struct ValueJob {
+  const LeafMetadata* stored = nullptr;
+  Leaf* target = nullptr;
+};
+
+std::string ShapeString(const Shape& s) { return Box{Shape(s.size(), 0), s}.ToString(); }
+
+std::string JoinKeys(const std::vector<std::string>& keys) {
+  std::string out;
+  for (size_t i = 0; i < keys.size() && i < 20; ++i) out += (i ? ", '" : "'") + keys[i] + "'";
+  if (keys.size() > 20) out += " and " + std::to_string(keys.size() - 20) + " more";
+  return out;
+}
+
+Status CheckCast(const std::string& key, DType stored, DType target,
+                 const RestoreOptions& options) {
+  if (stored == target) return OkStatus();
+  const std::string from(DTypeName(stored)), to(DTypeName(target));
+  if (!options.allow_cast && !options.allow_lossy_cast) {
+    return InvalidArgumentError("key path '" + key + "': stored dtype " + from +
+                                " differs from the target dtype " + to +
+                                "; set allow_cast to cast (or allow_lossy_cast for lossy casts)");
+  }
+  if (!options.allow_lossy_cast && !base::IsExactCast(stored, target)) {
+    return InvalidArgumentError("key path '" + key + "': casting " + from + " to " + to +
+                                " may lose information; set allow_lossy_cast to allow it");
+  }
+  return OkStatus();
+}
+
+Status MatchArray(const std::string& key, const LeafMetadata& stored, DistributedArray& target,
+                  const RestoreOptions& options) {
+  if (stored.global_shape.size() != target.global_shape.size()) {
+    return InvalidArgumentError("key path '" + key + "': target has rank " +
+                                std::to_string(target.global_shape.size()) + " (shape " +
+                                ShapeString(target.global_shape) + ") but the stored array has " +
+                                "rank " + std::to_string(stored.global_shape.size()) + " (shape " +
+                                ShapeString(stored.global_shape) + ")");
+  }
+  if (stored.global_shape != target.global_shape && !options.array.enable_padding_and_truncation) {
+    return InvalidArgumentError("key path '" + key + "': target global shape " +
+                                ShapeString(target.global_shape) + " differs from the stored " +
+                                ShapeString(stored.global_shape) +
+                                "; set enable_padding_and_truncation to pad/truncate");
+  }
+  CAIRN_RETURN_IF_ERROR(CheckCast(key, stored.dtype, target.dtype, options));
+  for (const Piece& p : target.pieces) {
+    if (!base::WithinShape(p.box, target.global_shape)) {
+      return InvalidArgumentError("key path '" + key + "': target piece " + p.box.ToString() +
+                                  " does not lie within the global shape " +
+                                  ShapeString(target.global_shape));
+    }
+    if (p.box.NumElements() > 0) {
+      if (!p.data) {
+        return InvalidArgumentError("key path '" + key + "': target piece " + p.box.ToString() +
+                                    " has no data pointer");
+      }
+      CAIRN_RETURN_IF_ERROR(CheckHostMemory(p.data, "key path '" + key + "'"));
+    }
+  }
+  return OkStatus();
+}
+
+// Matches the target tree of one item against its metadata; fills jobs and the report.
+Status MatchItem(const std::string& item, const fs::path& dir, const ItemMetadata& meta,
+                 Tree& target, const RestoreOptions& options, std::vector<ArrayJob>& arrays,
+                 std::vector<ValueJob>& values, RestoreReport& report) {
+  std::map<std::string, const LeafMetadata*> stored;
+  for (const auto& leaf : meta.leaves) stored[KeyPathString(leaf.key_path)] = &leaf;
+  std::set<std::string> seen;
+  std::vector<std::string> missing;
+  Status st;
+  target.ForEachLeaf([&](const KeyPath& path, Leaf& leaf) {
+    if (!st.ok()) return;
+    const std::string key = KeyPathString(path);
+    auto it = stored.find(key);
+    if (it == stored.end()) {
+      missing.push_back(key);
+      return;
+    }
+    seen.insert(key);
+    const LeafMetadata& s = *it->second;
+    const std::string kind(LeafKind(leaf));
+    if (kind != s.kind) {
+      st = InvalidArgumentError("key path '" + key + "': the checkpoint holds a " + s.kind +
+                                " but the target has a " + kind);
+      return;
+    }
+    if (auto* a = std::get_if<DistributedArray>(&leaf)) {
+      st = MatchArray(key, s, *a, options);
+      if (st.ok()) arrays.push_back({&s, a, key, {}});
+    } else {
+      if (auto* sc = std::get_if<Scalar>(&leaf)) {
+        st = CheckCast(key, s.dtype, sc->dtype(), options);
+        if (!st.ok()) return;
+      }
+      values.push_back({&s, &leaf});
+    }
+  });
+  CAIRN_RETURN_IF_ERROR(st);
+  std::vector<std::string> unexpected;
+  if (!options.partial_load) {
+    for (const auto& [key, leaf] : stored) {
+      if (!seen.count(key)) unexpected.push_back(key);
+    }
+  }
+  const std::string where = "checkpoint '" + dir.string() + "' item '" + item + "'";
+  if (options.strict && !missing.empty()) {
+    return NotFoundError(where + " has no key path(s) " + JoinKeys(missing) +
+                         " that the target asks for");
+  }
+  if (options.strict && !unexpected.empty()) {
+    return InvalidArgumentError(where + " holds key path(s) " + JoinKeys(unexpected) +
+                                " that the target lacks; set partial_load to restore a subset");
+  }
+  const std::string prefix = item == "default" ? "" : item + "/";
+  for (auto& k : missing) report.skipped_missing.push_back(prefix + k);
+  for (auto& k : unexpected) report.skipped_unexpected.push_back(prefix + k);
+  return OkStatus();
+}
+
+void ZeroFill(const Piece& piece, const Box& region, size_t elem) {
+  auto* base = static_cast<unsigned char*>(piece.data);
+  base::ForEachRun(piece.box, region, [&](int64_t off, int64_t len) {
+    std::memset(base + off * static_cast<int64_t>(elem), 0, static_cast<size_t>(len) * elem);
+  });
+}
+
+// Copies the part of `src` (a dense buffer for `src_box`, stored dtype) that falls into target
+// piece `t`, casting if needed.
+void Scatter(const void* src, const Box& src_box, DType stored, const Piece& t, DType target) {
+  auto region = base::Intersect(src_box, t.box);
+  if (!region) return;
+  if (stored == target) {
+    base::CopyRegion(src, src_box, t.data, t.box, *region, DTypeSize(stored));
+    return;
+  }
+  const size_t n = static_cast<size_t>(region->NumElements());
+  std::vector<unsigned char> dense(n * DTypeSize(stored)), cast(n * DTypeSize(target));
+  base::CopyRegion(src, src_box, dense.data(), *region, *region, DTypeSize(stored));
+  base::ConvertElements(stored, dense.data(), target, cast.data(), n);
+  base::CopyRegion(cast.data(), *region, t.data, t.box, *region, DTypeSize(target));
+}
+
+// Reads every array of one item, in rounds that bound temporary memory. Collective.
+Status ReadItem(Communicator& comm, const BackendContext& ctx, Backend& backend,
+                std::vector<ArrayJob>& jobs) {
+  // (job, unit) pairs split into batches.
+  std::vector<std::vector<std::pair<size_t, size_t>>> batches(1);
+  int64_t used = 0;
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    for (size_t u = 0; u < jobs[j].plan.units.size(); ++u) {
+      const int64_t need = jobs[j].plan.units[u].temp_bytes;
+      if (used > 0 && used + need > kReadBudgetBytes) {
+        batches.emplace_back();
+        used = 0;
+      }
+      batches.back().push_back({j, u});
+      used += need;
+    }
+  }
+  std::vector<int64_t> rounds = {static_cast<int64_t>(batches.size())};
+  CAIRN_RETURN_IF_ERROR(comm.AllReduceMax(rounds));
+  Status local;
+  for (int64_t r = 0; r < rounds[0]; ++r) {
+    std::vector<ReadLeaf> leaves;
+    std::map<size_t, size_t> leaf_of_job;
+    std::vector<std::vector<unsigned char>> temps;
+    std::vector<std::pair<size_t, size_t>> batch;
+    if (local.ok() && r < static_cast<int64_t>(batches.size())) batch = batches[r];
+    temps.reserve(batch.size());
+    std::vector<const void*> data_of(batch.size());
+    for (size_t b = 0; b < batch.size(); ++b) {
+      auto [j, u] = batch[b];
+      const ArrayJob& job = jobs[j];
+      const coord::ReadUnit& unit = job.plan.units[u];
+      auto [it, fresh] = leaf_of_job.emplace(j, leaves.size());
+      if (fresh) {
+        ReadLeaf leaf;
+        leaf.key_path = job.key;
+        for (const auto& s : job.stored->key_path) leaf.segments.push_back(s.key);
+        leaf.dtype = job.stored->dtype;
+        leaf.global_shape = job.stored->global_shape;
+        leaves.push_back(std::move(leaf));
+      }
+      void* dest = unit.direct;
+      if (!dest) {
+        temps.emplace_back(static_cast<size_t>(unit.temp_bytes));
+        dest = temps.back().data();
+      }
+      data_of[b] = dest;
+      const PieceMetadata& sp = job.stored->pieces[unit.stored_piece];
+      leaves[it->second].requests.push_back({unit.box, dest, sp.box, &sp.location});
+    }
+    Status st = backend.Read(ctx, leaves);
+    if (local.ok()) local = st;
+    if (!local.ok()) continue;
+    for (size_t b = 0; b < batch.size() && local.ok(); ++b) {
+      auto [j, u] = batch[b];
+      const ArrayJob& job = jobs[j];
+      const coord::ReadUnit& unit = job.plan.units[u];
+      const PieceMetadata& sp = job.stored->pieces[unit.stored_piece];
+      if (unit.verify) {
+        const size_t bytes = static_cast<size_t>(unit.box.NumElements()) * DTypeSize(job.stored->dtype);
+        const uint64_t sum = base::Xxh3(data_of[b], bytes);
+        if (sum != sp.xxh3) {
+          local = DataLossError("key path '" + job.key + "': checksum mismatch in stored piece " +
+                                sp.box.ToString() + " (written by rank " +
+                                std::to_string(sp.writer_rank) + ") of item directory '" +
+                                ctx.item_dir.string() + "': stored xxh3 " +
+                                base::ChecksumToHex(sp.xxh3) + ", read " + base::ChecksumToHex(sum));
+          break;
+        }
+      }
+      if (unit.direct) continue;
+      for (size_t t : unit.targets) {
+        Scatter(data_of[b], unit.box, job.stored->dtype, job.target->pieces[t], job.target->dtype);
+      }
+    }
+  }
+  if (!local.ok()) return local;
+  for (ArrayJob& job : jobs) {
+    for (const auto& [t, region] : job.plan.zero_fill) {
+      ZeroFill(job.target->pieces[t], region, DTypeSize(job.target->dtype));
+    }
+  }
+  return OkStatus();
+}
+
+Status AssignValue(const ValueJob& job) {
+  const Leaf& stored = *job.stored->value;
+  if (auto* target = std::get_if<Scalar>(job.target)) {
+    const auto& s = std::get<Scalar>(stored);
+    if (s.dtype() == target->dtype()) {
+      *target = s;
+    } else {
+      uint64_t bits = 0, out = 0;
+      bits = s.bits();
+      base::ConvertElements(s.dtype(), &bits, target->dtype(), &out, 1);
+      *target = Scalar::FromBits(target->dtype(), out);
+    }
+  } else {
+    *job.target = stored;
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<RestoreReport> RestoreItemsImpl(Communicator& comm, const CheckpointerOptions& opts,
+                                       const fs::path& directory, Items& targets,
+                                       const RestoreOptions& options) {
+  const int primary = opts.multiprocessing.primary_host;
+  // Phase 0: every rank must ask for the same items (each item is a collective read).
+  {
+    std::string names;
+    for (const auto& [name, tree] : targets) names += name + "\n";
+    auto all = comm.AllGather(names);
+    Status st = all.status();
+    if (st.ok()) {
+      for (size_t r = 0; r < all->size(); ++r) {
+        if ((*all)[r] != (*all)[0]) {
+          st = InvalidArgumentError("ranks restore different items: rank " + std::to_string(r) +
+                                    " asks for a different set of item names than rank 0");
+          break;
+        }
+      }
+    }
+    CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, st));
+  }
+  // Phase 1: the primary reads the metadata; everyone decodes the same text.
+  std::string payload;
+  if (comm.rank() == primary) {
+    Status st = [&]() -> Status {
+      if (targets.empty()) return InvalidArgumentError("nothing to restore: no items");
+      CAIRN_RETURN_IF_ERROR(coord::CheckCommitted(directory));
+      json texts = json::object();
+      for (const auto& [name, tree] : targets) {
+        const fs::path path = directory / name / coord::kItemMetadataFile;
+        std::error_code ec;
+        if (!fs::exists(path, ec)) {
+          std::vector<std::string> names;
+          for (const auto& e : fs::directory_iterator(directory, ec)) {
+            if (fs::exists(e.path() / coord::kItemMetadataFile, ec)) {
+              names.push_back(e.path().filename().string());
+            }
+          }
+          return NotFoundError("checkpoint '" + directory.string() + "' has no item '" + name +
+                               "' (it has: " + JoinKeys(names) + ")");
+        }
+        CAIRN_ASSIGN_OR_RETURN(std::string text, base::ReadFile(path));
+        texts[name] = std::move(text);
+      }
+      payload = texts.dump();
+      return OkStatus();
+    }();
+    if (!st.ok()) payload.clear();
+    CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, st));
+  } else {
+    CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, OkStatus()));
+  }
+  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, comm.Broadcast(payload, primary)));
+
+  // Phase 2 (local): decode, match, plan.
+  std::map<std::string, ItemMetadata> metas;
+  std::map<std::string, std::vector<ArrayJob>> arrays;
+  std::vector<ValueJob> values;
+  RestoreReport report;
+  Status st = [&]() -> Status {
+    json texts = json::parse(payload, nullptr, false);
+    if (texts.is_discarded()) return InternalError("corrupt metadata broadcast");
+    for (auto& [name, tree] : targets) {
+      const std::string source = (directory / name / coord::kItemMetadataFile).string();
+      if (!texts.contains(name) || !texts[name].is_string()) {
+        return InternalError("metadata of item '" + name + "' was not broadcast");
+      }
+      CAIRN_ASSIGN_OR_RETURN(metas[name],
+                             format::DecodeItemMetadata(texts[name].get<std::string>(), source));
+      CAIRN_RETURN_IF_ERROR(MatchItem(name, directory, metas[name], tree, options, arrays[name],
+                                      values, report));
+      for (ArrayJob& job : arrays[name]) {
+        CAIRN_ASSIGN_OR_RETURN(job.plan, coord::PlanLeafReads(*job.stored, *job.target, options));
+      }
+    }
+    return OkStatus();
+  }();
+  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, st));
+
+  // Phase 3: read arrays, item by item (collective per item).
+  for (auto& [name, jobs] : arrays) {
+    auto backend = MakeBackend(metas[name].backend);
+    st = backend.status();
+    CAIRN_RETURN_IF_ERROR(AgreeOnStatus(
+        comm, st.WithContext("checkpoint '" + directory.string() + "' item '" + name + "'")));
+    BackendContext ctx{&comm, directory / name, primary, std::nullopt};
+    st = ReadItem(comm, ctx, **backend, jobs);
+    CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, st));
+  }
+
+  // Phase 4: scalars, strings, JSON.
+  for (const ValueJob& job : values) CAIRN_RETURN_IF_ERROR(AssignValue(job));
+  return report;
+}
+
+}  // namespace cairn::checkpoint

@@ -1,0 +1,64 @@
+#pragma once
+// Planning a save: what every rank holds, checked for consistency across ranks, and which rank
+// writes which box so that every stored element is written exactly once.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cairn/communicator.h"
+#include "cairn/options.h"
+#include "cairn/tree.h"
+
+namespace cairn::coord {
+
+/// One leaf as one rank describes it (after resolving storage options).
+struct LeafDescriptor {
+  KeyPath key_path;
+  std::string kind;  // "array", "scalar", "string", "json"
+  DType dtype = DType::kFloat32;           // arrays: the caller's dtype
+  DType stored_dtype = DType::kFloat32;    // after StorageOptions.dtype
+  std::optional<int64_t> chunk_byte_size;  // resolved StorageOptions.chunk_byte_size
+  Shape global_shape;
+  std::vector<Box> boxes;  // this rank's pieces
+};
+
+/// Validates `tree` locally (key names, piece boxes inside the shape, data pointers, device
+/// memory) and describes it. InvalidArgument naming the key path.
+Result<std::vector<LeafDescriptor>> DescribeTree(const Tree& tree,
+                                                 const ArrayOptions::Saving& options);
+
+/// The descriptors of every rank, indexed [rank][leaf]. Collective (one allgather). Checks that
+/// every rank has the same leaves with the same kinds, dtypes, shapes and storage options;
+/// InvalidArgument naming the key path and the first disagreeing rank. Returns the same Status
+/// on every rank.
+Result<std::vector<std::vector<LeafDescriptor>>> GatherDescriptors(
+    Communicator& comm, const std::vector<LeafDescriptor>& mine);
+
+/// A box to be written by `rank`, taken from its local piece `local_piece`.
+struct PlannedPiece {
+  int rank = 0;
+  int local_piece = 0;
+  Box box;
+};
+
+/// Deterministic on every rank: each rank's pieces in rank order, minus what lower ranks (and
+/// earlier pieces) already cover. Zero-element boxes are dropped.
+std::vector<PlannedPiece> PlanWrites(const std::vector<std::vector<LeafDescriptor>>& all,
+                                     size_t leaf_index);
+
+/// Chunk shape for a stored array: none for contiguous layout; greedy halving of the largest
+/// dimension from `start` until the chunk fits `max_bytes`.
+Shape GreedyChunkShape(Shape start, size_t elem_size, int64_t max_bytes);
+
+/// The chunk shape used for a leaf: chunk_byte_size when set, else (when compressing) the
+/// first planned piece's shape capped at 64 MiB; nullopt for contiguous layout (also for 0-d
+/// and empty arrays, which HDF5 cannot chunk).
+std::optional<Shape> ChooseChunkShape(const LeafDescriptor& leaf, bool compress,
+                                      const std::vector<PlannedPiece>& plan);
+
+/// Key names must be non-empty and contain neither '.' nor '/' (they are HDF5 group names and
+/// key-path separators).
+Status ValidateKey(const std::string& key, const KeyPath& path);
+
+}  // namespace cairn::coord
