@@ -32,13 +32,20 @@ Status Check(herr_t rc, std::string_view what) {
 
 herr_t CloseId(hid_t id, Kind kind) {
   switch (kind) {
-    case Kind::kFile: return H5Fclose(id);
-    case Kind::kGroup: return H5Gclose(id);
-    case Kind::kDataset: return H5Dclose(id);
-    case Kind::kDataspace: return H5Sclose(id);
-    case Kind::kDatatype: return H5Tclose(id);
-    case Kind::kAttribute: return H5Aclose(id);
-    case Kind::kPropList: return H5Pclose(id);
+    case Kind::kFile:
+      return H5Fclose(id);
+    case Kind::kGroup:
+      return H5Gclose(id);
+    case Kind::kDataset:
+      return H5Dclose(id);
+    case Kind::kDataspace:
+      return H5Sclose(id);
+    case Kind::kDatatype:
+      return H5Tclose(id);
+    case Kind::kAttribute:
+      return H5Aclose(id);
+    case Kind::kPropList:
+      return H5Pclose(id);
   }
   return -1;
 }
@@ -177,9 +184,9 @@ Result<Handle> CreateNullSpace() {
 
 Status SelectBox(hid_t space, std::span<const hsize_t> start, std::span<const hsize_t> count) {
   if (start.empty()) return Check(H5Sselect_all(space), "H5Sselect_all");
-  return Check(H5Sselect_hyperslab(space, H5S_SELECT_SET, start.data(), nullptr, count.data(),
-                                   nullptr),
-               "H5Sselect_hyperslab");
+  return Check(
+      H5Sselect_hyperslab(space, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+      "H5Sselect_hyperslab");
 }
 
 Status SelectNone(hid_t space) { return Check(H5Sselect_none(space), "H5Sselect_none"); }
@@ -283,9 +290,9 @@ Status ReadDataset(hid_t dataset, hid_t mem_type, hid_t mem_space, hid_t file_sp
 }
 
 Status WriteAttribute(hid_t obj, const char* name, hid_t type, hid_t space, const void* data) {
-  CAIRN_ASSIGN_OR_RETURN(
-      Handle attr, Own(H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT),
-                       Kind::kAttribute, "H5Acreate2(" + Quoted(name) + ")"));
+  CAIRN_ASSIGN_OR_RETURN(Handle attr,
+                         Own(H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT),
+                             Kind::kAttribute, "H5Acreate2(" + Quoted(name) + ")"));
   CAIRN_RETURN_IF_ERROR(Check(H5Awrite(attr.id(), type, data), "H5Awrite(" + Quoted(name) + ")"));
   return attr.Close();
 }

@@ -58,7 +58,8 @@ Status ErrorFromStack(StatusCode code, std::string_view what);
 Result<Handle> CreatePropList(hid_t cls);
 /// H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL): the MPI-IO file driver.
 Status SetFaplMpio(hid_t fapl, MPI_Comm comm);
-/// H5Pset_all_coll_metadata_ops(plist, ops) and, for a file access list, H5Pset_coll_metadata_write.
+/// H5Pset_all_coll_metadata_ops(plist, ops) and, for a file access list,
+/// H5Pset_coll_metadata_write.
 Status SetCollectiveMetadataOps(hid_t plist, bool ops);
 Status SetCollectiveMetadataWrite(hid_t fapl, bool write);
 /// H5Pset_alignment: objects of at least `threshold` bytes start at multiples of `alignment`.

@@ -35,7 +35,6 @@ class Hdf5BackendTest : public ::testing::Test {
     ctx_.item_dir = dir_;
   }
   void TearDown() override {
-    if (std::getenv("KEEP")) return;
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
@@ -88,8 +87,11 @@ WriteLeaf MakeLeaf(std::vector<std::string> segments, DType dtype, Shape shape,
 }
 
 ReadLeaf ReadOf(const WriteLeaf& w) {
-  return ReadLeaf{.key_path = w.key_path, .segments = w.segments, .dtype = w.dtype,
-                  .global_shape = w.global_shape, .requests = {}};
+  return ReadLeaf{.key_path = w.key_path,
+                  .segments = w.segments,
+                  .dtype = w.dtype,
+                  .global_shape = w.global_shape,
+                  .requests = {}};
 }
 
 // Reads `box` of a written leaf and compares it with the same region of `data`.
@@ -111,8 +113,8 @@ TEST_F(Hdf5BackendTest, RoundTripsEveryDtype) {
   const Shape shape = {5, 7};
   for (DType d : kAllDTypes) {
     datas.push_back(Bytes(d, base::NumElements(shape), static_cast<unsigned>(d)));
-    leaves.push_back(MakeLeaf({"dtypes", std::string(DTypeName(d))}, d, shape, datas.back(), 2,
-                              storage));
+    leaves.push_back(
+        MakeLeaf({"dtypes", std::string(DTypeName(d))}, d, shape, datas.back(), 2, storage));
   }
   auto locations = backend_->Write(ctx_, leaves);
   ASSERT_TRUE(locations.ok()) << locations.status().ToString();
@@ -168,8 +170,8 @@ TEST_F(Hdf5BackendTest, CompressionLevelsAndManyPiecesPerRank) {
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<unsigned char>((i / 64) % 7);
   std::vector<WriteLeaf> leaves;
   for (int level : {-5, 1, 3, 19, 100}) {
-    leaves.push_back(MakeLeaf({"levels", "l" + std::to_string(level)}, DType::kFloat32, shape,
-                              data, 7, storage));
+    leaves.push_back(MakeLeaf({"levels", "l" + std::to_string(level)}, DType::kFloat32, shape, data,
+                              7, storage));
     leaves.back().chunk_shape = Shape{100, 33};
     leaves.back().compress = true;
     leaves.back().compression_level = level;
@@ -330,7 +332,8 @@ TEST_F(Hdf5BackendTest, ReadableByH5pyAndH5dump) {
   std::vector<std::vector<unsigned char>> storage;
   const bool b[6] = {true, false, false, true, true, false};
   const uint16_t half[6] = {0x3C00, 0xC000, 0x3800, 0x0000, 0x7BFF, 0x3555};  // 1 -2 .5 0 65504
-  const uint16_t bf16[6] = {0x3F80, 0xC000, 0x3F00, 0x0000, 0x4049, 0x4780};  // 1 -2 .5 0 3.14 65536
+  const uint16_t bf16[6] = {0x3F80, 0xC000, 0x3F00,
+                            0x0000, 0x4049, 0x4780};  // 1 -2 .5 0 3.14 65536
   const float c64[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
   const double scalar = 2.5;
   std::vector<int32_t> big(1000);
@@ -381,8 +384,8 @@ print("h5py ok")
     GTEST_SKIP() << "set CAIRN_H5ZSTD_PLUGIN_DIR to the directory of libh5zstd.so for h5dump";
   }
   const fs::path out = dir_ / "dump.txt";
-  const std::string cmd = env + "h5dump -p -d /z -d /g/bf " + file().string() + " > " +
-                          out.string() + " 2>&1";
+  const std::string cmd =
+      env + "h5dump -p -d /z -d /g/bf " + file().string() + " > " + out.string() + " 2>&1";
   EXPECT_EQ(std::system(cmd.c_str()), 0);
   std::ifstream in(out);
   const std::string dump((std::istreambuf_iterator<char>(in)), {});

@@ -2,10 +2,9 @@
 // The two operations of the HDF5 backend, split by file (internal to the backend).
 
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "cairn/backend.h"
 

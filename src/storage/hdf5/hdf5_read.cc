@@ -43,12 +43,18 @@ int64_t LeavesHash(std::span<const ReadLeaf> leaves) {
 
 std::string TypeClassName(H5T_class_t cls) {
   switch (cls) {
-    case H5T_INTEGER: return "integer";
-    case H5T_FLOAT: return "float";
-    case H5T_ENUM: return "enum";
-    case H5T_COMPOUND: return "compound";
-    case H5T_STRING: return "string";
-    default: return "class " + std::to_string(static_cast<int>(cls));
+    case H5T_INTEGER:
+      return "integer";
+    case H5T_FLOAT:
+      return "float";
+    case H5T_ENUM:
+      return "enum";
+    case H5T_COMPOUND:
+      return "compound";
+    case H5T_STRING:
+      return "string";
+    default:
+      return "class " + std::to_string(static_cast<int>(cls));
   }
 }
 
@@ -66,29 +72,30 @@ Status ValidateRequest(const ReadLeaf& leaf, const ReadRequest& req) {
 }
 
 // Opens one leaf's dataset and checks it is what the metadata promised.
-Result<h5::Handle> OpenLeaf(hid_t file_h, hid_t dapl, const fs::path& file,
-                            const ReadLeaf& leaf, hid_t mem_type) {
+Result<h5::Handle> OpenLeaf(hid_t file_h, hid_t dapl, const fs::path& file, const ReadLeaf& leaf,
+                            hid_t mem_type) {
   Result<h5::Handle> ds = h5::OpenDataset(file_h, DatasetPath(leaf.segments), dapl);
-  if (!ds.ok()) return DataLoss(file, leaf, "dataset missing or unreadable: " +
-                                                ds.status().message());
+  if (!ds.ok())
+    return DataLoss(file, leaf, "dataset missing or unreadable: " + ds.status().message());
   CAIRN_ASSIGN_OR_RETURN(h5::Handle space, h5::DatasetSpace(ds->id()));
   Result<std::vector<hsize_t>> extent = h5::SpaceExtent(space.id());
   if (!extent.ok()) return DataLoss(file, leaf, extent.status().message());
   if (*extent != ToHsize(leaf.global_shape)) {
     const Shape found(extent->begin(), extent->end());
-    return DataLoss(file, leaf, "expected shape " + ShapeString(leaf.global_shape) +
-                                    ", found " + ShapeString(found));
+    return DataLoss(
+        file, leaf,
+        "expected shape " + ShapeString(leaf.global_shape) + ", found " + ShapeString(found));
   }
   CAIRN_ASSIGN_OR_RETURN(h5::Handle type, h5::DatasetType(ds->id()));
   CAIRN_ASSIGN_OR_RETURN(const size_t size, h5::TypeSize(type.id()));
   CAIRN_ASSIGN_OR_RETURN(const H5T_class_t cls, h5::TypeClass(type.id()));
   CAIRN_ASSIGN_OR_RETURN(const H5T_class_t want_cls, h5::TypeClass(mem_type));
   if (size != DTypeSize(leaf.dtype) || cls != want_cls) {
-    return DataLoss(file, leaf, "expected " + std::string(DTypeName(leaf.dtype)) + " (" +
-                                    TypeClassName(want_cls) + ", " +
-                                    std::to_string(DTypeSize(leaf.dtype)) + " bytes), found " +
-                                    TypeClassName(cls) + " of " + std::to_string(size) +
-                                    " bytes");
+    return DataLoss(file, leaf,
+                    "expected " + std::string(DTypeName(leaf.dtype)) + " (" +
+                        TypeClassName(want_cls) + ", " + std::to_string(DTypeSize(leaf.dtype)) +
+                        " bytes), found " + TypeClassName(cls) + " of " + std::to_string(size) +
+                        " bytes");
   }
   return ds;
 }
@@ -151,8 +158,8 @@ Status ReadItem(const BackendContext& ctx, std::span<const ReadLeaf> leaves) {
   // here surfaces as a read error naming the dataset.
   RegisterZstdFilter().IgnoreError();
 
-  const std::string first_key = leaves.empty() ? std::string("(none on this rank)")
-                                               : leaves.front().key_path;
+  const std::string first_key =
+      leaves.empty() ? std::string("(none on this rank)") : leaves.front().key_path;
   auto open_error = [&](const Status& s) {
     return DataLossError("hdf5 file " + file.string() + " (reading key " + first_key +
                          "): cannot open: " + s.message());

@@ -8,11 +8,20 @@ namespace cairn::storage::hdf5 {
 namespace {
 
 // h5py's float16: IEEE_F32LE reshaped to 1 sign, 5 exponent and 10 mantissa bits.
-constexpr h5::FloatLayout kHalfLayout{.sign_pos = 15, .exp_pos = 10, .exp_size = 5,
-                                      .mant_pos = 0, .mant_size = 10, .size = 2, .exp_bias = 15};
+constexpr h5::FloatLayout kHalfLayout{.sign_pos = 15,
+                                      .exp_pos = 10,
+                                      .exp_size = 5,
+                                      .mant_pos = 0,
+                                      .mant_size = 10,
+                                      .size = 2,
+                                      .exp_bias = 15};
 // bfloat16: the top half of a float32 (8 exponent bits, bias 127, 7 mantissa bits).
-constexpr h5::FloatLayout kBfloat16Layout{.sign_pos = 15, .exp_pos = 7, .exp_size = 8,
-                                          .mant_pos = 0, .mant_size = 7, .size = 2,
+constexpr h5::FloatLayout kBfloat16Layout{.sign_pos = 15,
+                                          .exp_pos = 7,
+                                          .exp_size = 8,
+                                          .mant_pos = 0,
+                                          .mant_size = 7,
+                                          .size = 2,
                                           .exp_bias = 127};
 
 Result<h5::Handle> FloatType(const h5::FloatLayout& layout) {
@@ -42,21 +51,36 @@ Result<h5::Handle> ComplexType(hid_t part, size_t part_size) {
 
 Result<h5::Handle> StoredType(DType dtype) {
   switch (dtype) {
-    case DType::kBool: return BoolType();
-    case DType::kInt8: return h5::CopyType(H5T_STD_I8LE);
-    case DType::kInt16: return h5::CopyType(H5T_STD_I16LE);
-    case DType::kInt32: return h5::CopyType(H5T_STD_I32LE);
-    case DType::kInt64: return h5::CopyType(H5T_STD_I64LE);
-    case DType::kUint8: return h5::CopyType(H5T_STD_U8LE);
-    case DType::kUint16: return h5::CopyType(H5T_STD_U16LE);
-    case DType::kUint32: return h5::CopyType(H5T_STD_U32LE);
-    case DType::kUint64: return h5::CopyType(H5T_STD_U64LE);
-    case DType::kFloat16: return FloatType(kHalfLayout);
-    case DType::kBfloat16: return FloatType(kBfloat16Layout);
-    case DType::kFloat32: return h5::CopyType(H5T_IEEE_F32LE);
-    case DType::kFloat64: return h5::CopyType(H5T_IEEE_F64LE);
-    case DType::kComplex64: return ComplexType(H5T_IEEE_F32LE, 4);
-    case DType::kComplex128: return ComplexType(H5T_IEEE_F64LE, 8);
+    case DType::kBool:
+      return BoolType();
+    case DType::kInt8:
+      return h5::CopyType(H5T_STD_I8LE);
+    case DType::kInt16:
+      return h5::CopyType(H5T_STD_I16LE);
+    case DType::kInt32:
+      return h5::CopyType(H5T_STD_I32LE);
+    case DType::kInt64:
+      return h5::CopyType(H5T_STD_I64LE);
+    case DType::kUint8:
+      return h5::CopyType(H5T_STD_U8LE);
+    case DType::kUint16:
+      return h5::CopyType(H5T_STD_U16LE);
+    case DType::kUint32:
+      return h5::CopyType(H5T_STD_U32LE);
+    case DType::kUint64:
+      return h5::CopyType(H5T_STD_U64LE);
+    case DType::kFloat16:
+      return FloatType(kHalfLayout);
+    case DType::kBfloat16:
+      return FloatType(kBfloat16Layout);
+    case DType::kFloat32:
+      return h5::CopyType(H5T_IEEE_F32LE);
+    case DType::kFloat64:
+      return h5::CopyType(H5T_IEEE_F64LE);
+    case DType::kComplex64:
+      return ComplexType(H5T_IEEE_F32LE, 4);
+    case DType::kComplex128:
+      return ComplexType(H5T_IEEE_F64LE, 8);
   }
   return InvalidArgumentError("unknown dtype " + std::to_string(static_cast<int>(dtype)));
 }

@@ -3,10 +3,10 @@
 // writes and reads (bool as an int8 enum, complex as an {r, i} compound, IEEE half), plus a
 // bfloat16 float that h5dump prints as numbers.
 
+#include <hdf5.h>
+
 #include <string>
 #include <vector>
-
-#include <hdf5.h>
 
 #include "cairn/array.h"
 #include "cairn/dtype.h"

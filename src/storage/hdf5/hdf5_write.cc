@@ -156,8 +156,8 @@ class ItemWriter {
         note(Contextualize(space.status(), file_, leaf));
         continue;
       }
-      const size_t rounds = parallel() ? static_cast<size_t>(leaf.max_pieces_per_rank)
-                                       : leaf.pieces.size();
+      const size_t rounds =
+          parallel() ? static_cast<size_t>(leaf.max_pieces_per_rank) : leaf.pieces.size();
       for (size_t r = 0; r < rounds; ++r) {
         const WritePiece* piece = r < leaf.pieces.size() ? &leaf.pieces[r] : nullptr;
         if (piece != nullptr && piece->box.NumElements() == 0) piece = nullptr;
@@ -216,13 +216,11 @@ class ItemWriter {
       CAIRN_RETURN_IF_ERROR(h5::SetChunk(dcpl.id(), StoredChunk(leaf)));
       if (leaf.compress) {
         const unsigned cd[1] = {static_cast<unsigned>(leaf.compression_level)};
-        CAIRN_RETURN_IF_ERROR(
-            h5::SetFilter(dcpl.id(), kZstdFilterId, H5Z_FLAG_MANDATORY, cd));
+        CAIRN_RETURN_IF_ERROR(h5::SetFilter(dcpl.id(), kZstdFilterId, H5Z_FLAG_MANDATORY, cd));
       }
     }
-    CAIRN_ASSIGN_OR_RETURN(
-        h5::Handle dataset,
-        h5::CreateDataset(parent, leaf.segments.back(), type.id(), space.id(), dcpl.id()));
+    CAIRN_ASSIGN_OR_RETURN(h5::Handle dataset, h5::CreateDataset(parent, leaf.segments.back(),
+                                                                 type.id(), space.id(), dcpl.id()));
     CAIRN_RETURN_IF_ERROR(WriteLeafAttributes(dataset.id(), leaf.dtype, leaf.global_shape));
     datasets_.push_back(std::move(dataset));
     types_.push_back(std::move(type));
@@ -238,7 +236,10 @@ class ItemWriter {
       first = h5::SelectBox(file_space, ToHsize(piece->box.origin), ToHsize(piece->box.shape));
       if (first.ok()) {
         Result<h5::Handle> m = h5::CreateSpace(ToHsize(piece->box.shape));
-        if (m.ok()) mem = std::move(m).value(); else first = m.status();
+        if (m.ok())
+          mem = std::move(m).value();
+        else
+          first = m.status();
       }
     }
     static const char kNothing = 0;  // H5Dwrite wants a buffer even for an empty selection
@@ -250,11 +251,14 @@ class ItemWriter {
       const hsize_t one[1] = {1};
       Result<h5::Handle> m = h5::CreateSpace(one);
       if (s.ok() && m.ok()) s = h5::SelectNone(m->id());
-      if (m.ok()) mem = std::move(m).value(); else if (s.ok()) s = m.status();
+      if (m.ok())
+        mem = std::move(m).value();
+      else if (s.ok())
+        s = m.status();
       if (first.ok()) first = s;
     }
-    Status w = h5::WriteDataset(datasets_[i].id(), types_[i].id(), mem.id(), file_space, dxpl,
-                                data);
+    Status w =
+        h5::WriteDataset(datasets_[i].id(), types_[i].id(), mem.id(), file_space, dxpl, data);
     return first.ok() ? w : first;
   }
 
@@ -290,10 +294,9 @@ Result<std::vector<std::vector<nlohmann::json>>> WriteItem(const BackendContext&
   const MPI_Comm comm = comm::NativeMpiComm(*ctx.comm);
   const bool parallel = comm != MPI_COMM_NULL;
   if (!parallel && ctx.comm->size() > 1) {
-    return FailedPreconditionError("hdf5 backend: writing " + file.string() + " from " +
-                                   std::to_string(ctx.comm->size()) +
-                                   " ranks needs an MPI communicator, got \"" +
-                                   std::string(ctx.comm->kind()) + "\"");
+    return FailedPreconditionError(
+        "hdf5 backend: writing " + file.string() + " from " + std::to_string(ctx.comm->size()) +
+        " ranks needs an MPI communicator, got \"" + std::string(ctx.comm->kind()) + "\"");
   }
   std::lock_guard<std::mutex> lock(Hdf5Mutex());
 

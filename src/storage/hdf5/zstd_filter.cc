@@ -38,8 +38,8 @@ size_t Compress(size_t cd_nelmts, const unsigned cd_values[], size_t nbytes, siz
 size_t Decompress(size_t nbytes, size_t* buf_size, void** buf) {
   if (*buf == nullptr || nbytes == 0 || nbytes > *buf_size) return 0;
   const unsigned long long content = ZSTD_getFrameContentSize(*buf, nbytes);
-  if (content == ZSTD_CONTENTSIZE_UNKNOWN || content == ZSTD_CONTENTSIZE_ERROR ||
-      content == 0 || content > kMaxChunkBytes) {
+  if (content == ZSTD_CONTENTSIZE_UNKNOWN || content == ZSTD_CONTENTSIZE_ERROR || content == 0 ||
+      content > kMaxChunkBytes) {
     return 0;
   }
   const size_t size = static_cast<size_t>(content);
