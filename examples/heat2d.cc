@@ -15,6 +15,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <boost/program_options.hpp>
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
@@ -25,8 +26,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <boost/program_options.hpp>
 
 #include "cairn/checkpointer.h"
 #include "cairn/metadata.h"
@@ -80,8 +79,8 @@ void ExchangeHalos(Block& b, MPI_Comm cart, MPI_Datatype column) {
   const int ly = static_cast<int>(b.ly);
   MPI_Sendrecv(&u[1 * w + 1], ly, MPI_DOUBLE, b.up, 0, &u[(b.lx + 1) * w + 1], ly, MPI_DOUBLE,
                b.down, 0, cart, MPI_STATUS_IGNORE);
-  MPI_Sendrecv(&u[b.lx * w + 1], ly, MPI_DOUBLE, b.down, 1, &u[0 * w + 1], ly, MPI_DOUBLE, b.up,
-               1, cart, MPI_STATUS_IGNORE);
+  MPI_Sendrecv(&u[b.lx * w + 1], ly, MPI_DOUBLE, b.down, 1, &u[0 * w + 1], ly, MPI_DOUBLE, b.up, 1,
+               cart, MPI_STATUS_IGNORE);
   MPI_Sendrecv(&u[1 * w + 1], 1, column, b.left, 2, &u[1 * w + b.ly + 1], 1, column, b.right, 2,
                cart, MPI_STATUS_IGNORE);
   MPI_Sendrecv(&u[1 * w + b.ly], 1, column, b.right, 3, &u[1 * w + 0], 1, column, b.left, 3, cart,
@@ -98,8 +97,8 @@ void Step(Block& b, const Options& o) {
       if (OnBoundary(b.x0 + i, b.y0 + j, o)) {
         out = c;
       } else {
-        out = c + kAlpha * (b.at(i - 1, j) + b.at(i + 1, j) + b.at(i, j - 1) + b.at(i, j + 1) -
-                            4.0 * c);
+        out = c + kAlpha *
+                      (b.at(i - 1, j) + b.at(i + 1, j) + b.at(i, j - 1) + b.at(i, j + 1) - 4.0 * c);
       }
     }
   }
@@ -119,8 +118,7 @@ void Unpack(const std::vector<double>& packed, Block& b) {
 
 // The checkpoint tree. Every rank describes the same global array and the one box it holds;
 // `packed` must stay alive and unmoved while the tree is in use.
-cairn::Tree MakeState(const Block& b, const Options& o, std::vector<double>& packed,
-                      int64_t step) {
+cairn::Tree MakeState(const Block& b, const Options& o, std::vector<double>& packed, int64_t step) {
   cairn::Tree state;
   state["field"] = cairn::DistributedArray{
       .dtype = cairn::DType::kFloat64,
@@ -138,9 +136,9 @@ int64_t LatestStep(const fs::path& dir) {
   std::error_code ec;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
-    const bool is_integer = !name.empty() && name.size() < 19 &&
-                            std::all_of(name.begin(), name.end(),
-                                        [](unsigned char c) { return std::isdigit(c); });
+    const bool is_integer =
+        !name.empty() && name.size() < 19 &&
+        std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isdigit(c); });
     if (is_integer && cairn::IsCommittedCheckpoint(entry.path())) {
       latest = std::max<int64_t>(latest, std::stoll(name));
     }
@@ -195,6 +193,7 @@ int Run(int argc, char** argv) {
 
   Options o;
   po::options_description desc("heat2d options");
+  // clang-format off
   desc.add_options()("help", "show this help")
       ("nx", po::value(&o.nx)->default_value(o.nx), "global grid points along x")
       ("ny", po::value(&o.ny)->default_value(o.ny), "global grid points along y")
@@ -203,6 +202,7 @@ int Run(int argc, char** argv) {
       ("dir", po::value(&o.dir)->default_value(o.dir), "checkpoint directory")
       ("stop-after", po::value<int64_t>(), "exit right after step K (simulates a kill)")
       ("out", po::value(&o.out), "rank 0 writes the final field here (raw float64)");
+  // clang-format on
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -221,7 +221,8 @@ int Run(int argc, char** argv) {
   int dims[2] = {0, 0}, periods[2] = {0, 0}, coords[2];
   MPI_Dims_create(size, 2, dims);
   if (o.nx < std::max(dims[0], 3) || o.ny < std::max(dims[1], 3) || o.every < 1) {
-    if (rank == 0) std::fprintf(stderr, "heat2d: grid too small for %dx%d ranks\n", dims[0], dims[1]);
+    if (rank == 0)
+      std::fprintf(stderr, "heat2d: grid too small for %dx%d ranks\n", dims[0], dims[1]);
     return 2;
   }
   MPI_Comm cart;
@@ -257,8 +258,8 @@ int Run(int argc, char** argv) {
     step = std::get<cairn::Scalar>(state["step"].leaf()).as<int64_t>();
     Unpack(packed, b);
     if (rank == 0)
-      std::printf("restored step %lld from %s on %d ranks (%dx%d)\n",
-                  static_cast<long long>(step), path.c_str(), size, dims[0], dims[1]);
+      std::printf("restored step %lld from %s on %d ranks (%dx%d)\n", static_cast<long long>(step),
+                  path.c_str(), size, dims[0], dims[1]);
   } else {
     for (int64_t i = 0; i < b.lx; ++i)
       for (int64_t j = 0; j < b.ly; ++j) b.at(i, j) = InitialTemperature(b.x0 + i, b.y0 + j, o);
@@ -273,7 +274,8 @@ int Run(int argc, char** argv) {
       const fs::path path = o.dir / std::to_string(step);
       cairn::Status saved = checkpointer->Save(path, MakeState(b, o, packed, step));
       if (!saved.ok()) return Fail(rank, "save " + path.string(), saved);
-      if (rank == 0) std::printf("step %lld: saved %s\n", static_cast<long long>(step), path.c_str());
+      if (rank == 0)
+        std::printf("step %lld: saved %s\n", static_cast<long long>(step), path.c_str());
     }
     if (o.stop_after && step == *o.stop_after) break;
   }

@@ -15,7 +15,7 @@ for compression in 0 1; do
   HDF5_PLUGIN_PATH=$plugin_dir "$python" "$here/h5py_check.py" "$tmp/ckpt$compression"
 done
 # h5dump decodes the zstd-compressed kernel through the plugin and prints its values.
-out=$(HDF5_PLUGIN_PATH=$plugin_dir h5dump -d /params/dense/kernel "$tmp/ckpt1/default/data.h5")
+out=$(HDF5_PLUGIN_PATH=$plugin_dir h5dump -p -d /params/dense/kernel "$tmp/ckpt1/default/data.h5")
 grep -q "32015" <<<"$out" || { echo "h5dump shows no zstd filter (32015):"; echo "$out"; exit 1; }
 grep -q "20, 21, 22, 23" <<<"$out" || { echo "h5dump did not print the values:"; echo "$out"; exit 1; }
 # Without the plugin the compressed data cannot be read: the filter really is in use.

@@ -142,13 +142,13 @@ Status ReadItem(const BackendContext& ctx, std::span<const ReadLeaf> leaves) {
   // whether all ranks list the same leaves.
   bool uniform = true;
   if (parallel) {
-    const int64_t hash = LeavesHash(leaves);
-    std::vector<int64_t> hi = {static_cast<int64_t>(leaves.size()), hash};
-    std::vector<int64_t> lo = hi;
-    CAIRN_RETURN_IF_ERROR(ctx.comm->AllReduceMax(hi));
-    CAIRN_RETURN_IF_ERROR(ctx.comm->AllReduceMin(lo));
-    if (hi[0] == 0) return OkStatus();
-    uniform = hi == lo;
+    // One allreduce of {n, h, -h} gives the largest leaf count and whether all hashes agree.
+    const auto n = static_cast<int64_t>(leaves.size());
+    const int64_t h = LeavesHash(leaves);
+    std::vector<int64_t> v = {n, h, -h};
+    CAIRN_RETURN_IF_ERROR(ctx.comm->AllReduceMax(v));
+    if (v[0] == 0) return OkStatus();
+    uniform = v[0] == n && v[1] == h && v[2] == -h;
   } else if (leaves.empty()) {
     return OkStatus();
   }

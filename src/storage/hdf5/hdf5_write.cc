@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -271,6 +272,31 @@ class ItemWriter {
   std::vector<h5::Handle> types_;             // per leaf: file type == memory type
 };
 
+// FNV-1a over everything that must be identical on every rank, kept non-negative.
+int64_t LeavesHash(std::span<const WriteLeaf> leaves) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](std::string_view bytes) {
+    for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ull;
+  };
+  auto mix_int = [&mix](int64_t v) { mix(std::string_view(reinterpret_cast<char*>(&v), 8)); };
+  for (const WriteLeaf& leaf : leaves) {
+    mix(leaf.key_path);
+    for (const std::string& s : leaf.segments) {
+      mix(s);
+      mix_int(-1);
+    }
+    mix_int(static_cast<int64_t>(leaf.dtype));
+    for (int64_t e : leaf.global_shape) mix_int(e);
+    mix_int(leaf.chunk_shape ? static_cast<int64_t>(leaf.chunk_shape->size()) : -1);
+    if (leaf.chunk_shape) {
+      for (int64_t e : *leaf.chunk_shape) mix_int(e);
+    }
+    mix_int(leaf.compress ? leaf.compression_level : -1000);
+    mix_int(leaf.max_pieces_per_rank);
+  }
+  return static_cast<int64_t>(h >> 1);
+}
+
 Status ApplyMode(const fs::path& file, uint32_t mode) {
   if (::chmod(file.c_str(), static_cast<mode_t>(mode)) != 0) {
     const int err = errno;
@@ -309,7 +335,20 @@ Result<std::vector<std::vector<nlohmann::json>>> WriteItem(const BackendContext&
     compress = compress || leaf.compress;
   }
   if (local.ok() && compress) local = RegisterZstdFilter();
-  if (parallel) local = AgreeOnStatus(*ctx.comm, local);
+  if (parallel) {
+    // Leaves that differ between ranks (a caller bug) would desynchronise the collective calls
+    // and hang; one allreduce of {h, -h} compares them.
+    const int64_t h = LeavesHash(leaves);
+    std::vector<int64_t> v = {h, -h};
+    Status s = ctx.comm->AllReduceMax(v);
+    if (!s.ok()) return s;  // the communicator itself failed: no agreement possible
+    if (local.ok() && (v[0] != h || v[1] != -h)) {
+      local = InvalidArgumentError("hdf5 file " + file.string() +
+                                   ": ranks passed different leaves (key paths, dtypes, shapes, "
+                                   "chunking or max_pieces_per_rank differ)");
+    }
+    local = AgreeOnStatus(*ctx.comm, local);
+  }
   CAIRN_RETURN_IF_ERROR(local);
 
   ItemWriter writer(leaves, file, comm);

@@ -1,0 +1,502 @@
+// cairn-bench: save/restore throughput of cairn against a raw POSIX baseline, at the current
+// rank count.
+//
+//   mpirun -n 4 build/tools/cairn-bench --size 1GiB --runs 5 --backend hdf5 --compression off
+//
+// The state is one or more float32 2-D global arrays (`--leaves`) sharing `--size` bytes, each
+// cut into equal row blocks, one per rank. Every run does, in this order:
+//   baseline save     each rank write()s its bytes to its own file in large chunks, then fsync
+//   baseline restore  each rank read()s them back into a separate buffer
+//   cairn save        Checkpointer::Save into a fresh step directory
+//   cairn restore     Checkpointer::Restore into the separate buffers (same decomposition)
+// Each phase is timed with MPI_Wtime between barriers; the time of a phase is the slowest rank's.
+// Between a save and its restore every file written is dropped from the page cache
+// (fsync + posix_fadvise(POSIX_FADV_DONTNEED), outside the timed region) unless `--cold off`,
+// so both restores read from the device. Restored bytes are compared with the saved ones after
+// every restore (outside the timed region); a mismatch aborts. Outputs are deleted between runs.
+// Rank 0 prints the medians (GB = 1e9 bytes), min/max and cairn/baseline ratios; `--json FILE`
+// writes the same and every run's timings.
+
+#include <fcntl.h>
+#include <mpi.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cairn/checkpointer.h"
+#include "cairn/mpi.h"
+
+namespace fs = std::filesystem;
+namespace po = boost::program_options;
+using nlohmann::json;
+
+namespace {
+
+struct Options {
+  int64_t size = int64_t{1} << 30;
+  int leaves = 1;
+  int runs = 5;
+  int warmup = 0;
+  std::string backend = "hdf5";
+  bool compression = false;
+  int level = 3;
+  bool cold = true;
+  bool verify_checksums = true;
+  std::string fill = "hash";
+  int64_t chunk = int64_t{64} << 20;
+  fs::path dir;
+  std::string json_path;
+};
+
+int g_rank = 0;
+int g_size = 1;
+
+[[noreturn]] void Die(const std::string& message) {
+  std::fprintf(stderr, "cairn-bench (rank %d): %s\n", g_rank, message.c_str());
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, 1);
+  std::abort();
+}
+
+// "1GiB", "512MiB", "1G" (binary), "100MB", "1e9" (decimal).
+std::optional<int64_t> ParseSize(std::string text) {
+  size_t pos = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &pos);
+  } catch (...) {
+    return std::nullopt;
+  }
+  std::string unit = text.substr(pos);
+  std::transform(unit.begin(), unit.end(), unit.begin(), ::tolower);
+  static const std::vector<std::pair<std::string, double>> kUnits = {
+      {"", 1},       {"b", 1},       {"k", 0x1p10},  {"kib", 0x1p10}, {"m", 0x1p20},
+      {"mib", 0x1p20}, {"g", 0x1p30}, {"gib", 0x1p30}, {"t", 0x1p40},  {"tib", 0x1p40},
+      {"kb", 1e3},   {"mb", 1e6},    {"gb", 1e9},    {"tb", 1e12}};
+  for (const auto& [name, mult] : kUnits) {
+    if (unit == name && value > 0) return static_cast<int64_t>(value * mult);
+  }
+  return std::nullopt;
+}
+
+bool ParseOnOff(const std::string& text, const char* name) {
+  if (text == "on" || text == "true" || text == "1") return true;
+  if (text == "off" || text == "false" || text == "0") return false;
+  throw po::error(std::string("--") + name + " takes on or off, got '" + text + "'");
+}
+
+// Returns false after printing usage/errors (rank 0), or when --help was asked.
+bool ParseOptions(int argc, char** argv, Options& o, int& exit_code) {
+  std::string size = "1GiB", compression = "off", cold = "on", verify = "on", chunk = "64MiB";
+  std::string dir;
+  po::options_description desc("cairn-bench options");
+  desc.add_options()("help,h", "this help")(
+      "size", po::value(&size)->default_value(size), "total state bytes over all ranks (1GiB, 100MB)")(
+      "leaves", po::value(&o.leaves)->default_value(o.leaves), "number of arrays sharing --size")(
+      "runs", po::value(&o.runs)->default_value(o.runs), "timed repetitions")(
+      "warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed repetitions first")(
+      "backend", po::value(&o.backend)->default_value(o.backend), "cairn backend (hdf5, reference)")(
+      "compression", po::value(&compression)->default_value(compression), "zstd in cairn: on|off")(
+      "level", po::value(&o.level)->default_value(o.level), "zstd level when compressing")(
+      "cold", po::value(&cold)->default_value(cold),
+      "drop written files from the page cache before each restore: on|off")(
+      "verify-checksums", po::value(&verify)->default_value(verify),
+      "RestoreOptions.verify_checksums: on|off")(
+      "fill", po::value(&o.fill)->default_value(o.fill),
+      "data: hash (random mantissas), smooth (a smooth field plus low-bit noise)")(
+      "chunk", po::value(&chunk)->default_value(chunk), "baseline write()/read() size")(
+      "dir", po::value(&dir), "output directory (default: /tmp/cairn-bench-<pid of rank 0>)")(
+      "json", po::value(&o.json_path), "also write the results as JSON to this file");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+    if (vm.count("help")) {
+      if (g_rank == 0) std::cout << desc << "\n";
+      exit_code = 0;
+      return false;
+    }
+    auto s = ParseSize(size);
+    if (!s) throw po::error("bad --size '" + size + "'");
+    o.size = *s;
+    auto c = ParseSize(chunk);
+    if (!c) throw po::error("bad --chunk '" + chunk + "'");
+    o.chunk = *c;
+    o.compression = ParseOnOff(compression, "compression");
+    o.cold = ParseOnOff(cold, "cold");
+    o.verify_checksums = ParseOnOff(verify, "verify-checksums");
+    if (o.fill != "hash" && o.fill != "smooth") throw po::error("--fill takes hash or smooth");
+    if (o.leaves < 1 || o.runs < 1 || o.warmup < 0) {
+      throw po::error("--leaves and --runs must be >= 1, --warmup >= 0");
+    }
+  } catch (const std::exception& e) {
+    if (g_rank == 0) std::cerr << "cairn-bench: " << e.what() << "\n" << desc << "\n";
+    exit_code = 2;
+    return false;
+  }
+  if (!dir.empty()) o.dir = dir;
+  return true;
+}
+
+// One leaf's local block: rows [row0, row0 + rows) of a rows_total x cols float32 array.
+struct Leaf {
+  int64_t rows_total = 0, cols = 0, row0 = 0, rows = 0;
+  std::vector<float> data, restored;
+  int64_t bytes() const { return rows * cols * static_cast<int64_t>(sizeof(float)); }
+};
+
+uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+void Fill(Leaf& leaf, int leaf_index, const std::string& kind) {
+  const uint64_t salt = Mix(static_cast<uint64_t>(leaf_index) + 1);
+  for (int64_t r = 0; r < leaf.rows; ++r) {
+    const int64_t gr = leaf.row0 + r;
+    float* row = leaf.data.data() + r * leaf.cols;
+    for (int64_t c = 0; c < leaf.cols; ++c) {
+      const uint64_t h = Mix(salt ^ static_cast<uint64_t>(gr * leaf.cols + c));
+      if (kind == "hash") {
+        row[c] = static_cast<float>(h >> 40) * 0x1p-24f;  // uniform in [0, 1): 24 random bits
+      } else {
+        // A smooth field (cheap separable waves) with noise in the lowest 8 mantissa bits.
+        const float x = static_cast<float>(gr) * 1e-3f, y = static_cast<float>(c) * 1e-3f;
+        float v = 1.0f + 0.5f * x * (1.0f - 0.1f * x) + 0.25f * y * y;
+        uint32_t bits;
+        std::memcpy(&bits, &v, 4);
+        bits = (bits & ~0xFFu) | static_cast<uint32_t>(h & 0xFF);
+        std::memcpy(&row[c], &bits, 4);
+      }
+    }
+  }
+}
+
+// Decomposition: each leaf is (nranks * rows_per_rank) x cols with cols <= 4096 (16 KiB rows).
+std::vector<Leaf> MakeState(const Options& o) {
+  const int64_t leaf_elems = o.size / static_cast<int64_t>(sizeof(float)) / o.leaves;
+  int64_t cols = 4096;
+  while (cols > 1 && leaf_elems / cols < g_size) cols /= 2;
+  const int64_t rows_per_rank = leaf_elems / cols / g_size;
+  if (rows_per_rank < 1) Die("--size is too small for " + std::to_string(g_size) + " ranks");
+  std::vector<Leaf> leaves(static_cast<size_t>(o.leaves));
+  for (int i = 0; i < o.leaves; ++i) {
+    Leaf& l = leaves[i];
+    l.cols = cols;
+    l.rows_total = rows_per_rank * g_size;
+    l.rows = rows_per_rank;
+    l.row0 = rows_per_rank * g_rank;
+    l.data.resize(static_cast<size_t>(l.rows * l.cols));
+    l.restored.assign(l.data.size(), 0.0f);  // touched now: no page faults while timed
+    Fill(l, i, o.fill);
+  }
+  return leaves;
+}
+
+cairn::Tree MakeTree(std::vector<Leaf>& leaves, bool restored) {
+  cairn::Tree tree;
+  for (size_t i = 0; i < leaves.size(); ++i) {
+    Leaf& l = leaves[i];
+    char name[32];
+    std::snprintf(name, sizeof name, "leaf_%04zu", i);
+    tree[name] = cairn::DistributedArray{
+        .dtype = cairn::DType::kFloat32,
+        .global_shape = {l.rows_total, l.cols},
+        .pieces = {{.box = {.origin = {l.row0, 0}, .shape = {l.rows, l.cols}},
+                    .data = restored ? l.restored.data() : l.data.data()}}};
+  }
+  return tree;
+}
+
+void Check(const cairn::Status& s, const std::string& what) {
+  if (!s.ok()) Die(what + ": " + s.ToString());
+}
+
+void CheckErrno(bool ok, const std::string& what) {
+  if (!ok) Die(what + ": " + std::strerror(errno));
+}
+
+// Flushes a file and drops its pages from the page cache.
+void DropFromCache(const fs::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY);
+  CheckErrno(fd >= 0, "open " + file.string());
+  CheckErrno(::fsync(fd) == 0, "fsync " + file.string());
+  const int err = ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  if (err != 0) Die("posix_fadvise " + file.string() + ": " + std::strerror(err));
+  ::close(fd);
+}
+
+// Every regular file under `dir` (all ranks do it: on a cluster each node has its own cache).
+void DropTreeFromCache(const fs::path& dir) {
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) DropFromCache(e.path());
+  }
+}
+
+int64_t TreeBytes(const fs::path& dir) {
+  int64_t total = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) total += static_cast<int64_t>(e.file_size());
+  }
+  return total;
+}
+
+void ResetRestored(std::vector<Leaf>& leaves) {
+  for (Leaf& l : leaves) std::fill(l.restored.begin(), l.restored.end(), -1.0f);
+}
+
+void Verify(const std::vector<Leaf>& leaves, const char* who, int run) {
+  int bad = 0;
+  for (const Leaf& l : leaves) {
+    if (std::memcmp(l.data.data(), l.restored.data(), static_cast<size_t>(l.bytes())) != 0) bad = 1;
+  }
+  MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  if (bad) Die(std::string(who) + " restore of run " + std::to_string(run) +
+               " returned different bytes than were saved");
+}
+
+// Runs `body` between barriers; the slowest rank's seconds.
+template <typename F>
+double Timed(F&& body) {
+  MPI_Barrier(MPI_COMM_WORLD);
+  const double t0 = MPI_Wtime();
+  body();
+  MPI_Barrier(MPI_COMM_WORLD);
+  double dt = MPI_Wtime() - t0;
+  MPI_Allreduce(MPI_IN_PLACE, &dt, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return dt;
+}
+
+void BaselineWrite(const fs::path& file, const std::vector<Leaf>& leaves, int64_t chunk) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  CheckErrno(fd >= 0, "open " + file.string());
+  for (const Leaf& l : leaves) {
+    const char* p = reinterpret_cast<const char*>(l.data.data());
+    int64_t left = l.bytes();
+    while (left > 0) {
+      const ssize_t n = ::write(fd, p, static_cast<size_t>(std::min(left, chunk)));
+      CheckErrno(n > 0, "write " + file.string());
+      p += n;
+      left -= n;
+    }
+  }
+  CheckErrno(::fsync(fd) == 0, "fsync " + file.string());
+  CheckErrno(::close(fd) == 0, "close " + file.string());
+}
+
+void BaselineRead(const fs::path& file, std::vector<Leaf>& leaves, int64_t chunk) {
+  const int fd = ::open(file.c_str(), O_RDONLY);
+  CheckErrno(fd >= 0, "open " + file.string());
+  for (Leaf& l : leaves) {
+    char* p = reinterpret_cast<char*>(l.restored.data());
+    int64_t left = l.bytes();
+    while (left > 0) {
+      const ssize_t n = ::read(fd, p, static_cast<size_t>(std::min(left, chunk)));
+      CheckErrno(n > 0, "read " + file.string() + (n == 0 ? " (short file)" : ""));
+      p += n;
+      left -= n;
+    }
+  }
+  ::close(fd);
+}
+
+struct Series {
+  std::vector<double> seconds;
+  double Gbps(double s, int64_t bytes) const { return static_cast<double>(bytes) / s / 1e9; }
+  std::vector<double> Rates(int64_t bytes) const {
+    std::vector<double> r;
+    for (double s : seconds) r.push_back(Gbps(s, bytes));
+    std::sort(r.begin(), r.end());
+    return r;
+  }
+};
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+std::string FsType(const fs::path& dir) {
+  struct statfs s {};
+  if (::statfs(dir.c_str(), &s) != 0) return "unknown";
+  switch (static_cast<unsigned long>(s.f_type)) {
+    case 0x01021994: return "tmpfs";
+    case 0xEF53: return "ext2/3/4";
+    case 0x58465342: return "xfs";
+    case 0x9123683E: return "btrfs";
+    case 0x6969: return "nfs";
+    case 0x0BD00BD0: return "lustre";
+    case 0x47504653: return "gpfs";
+    case 0x794c7630: return "overlayfs";
+    default: {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(s.f_type));
+      return buf;
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  int code = 0;
+  {
+    Options o;
+    if (!ParseOptions(argc, argv, o, code)) {
+      MPI_Finalize();
+      return code;
+    }
+    if (o.dir.empty()) {
+      int pid = static_cast<int>(::getpid());
+      MPI_Bcast(&pid, 1, MPI_INT, 0, MPI_COMM_WORLD);
+      o.dir = fs::path("/tmp") / ("cairn-bench-" + std::to_string(pid));
+    }
+    const fs::path base_dir = o.dir / "baseline", ckpt_root = o.dir / "cairn";
+    if (g_rank == 0) {
+      std::error_code ec;
+      fs::create_directories(base_dir, ec);
+      if (ec) Die("creating " + base_dir.string() + ": " + ec.message());
+      fs::create_directories(ckpt_root, ec);
+      if (ec) Die("creating " + ckpt_root.string() + ": " + ec.message());
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+
+    std::vector<Leaf> leaves = MakeState(o);
+    int64_t bytes = 0;
+    for (const Leaf& l : leaves) bytes += l.bytes();
+    MPI_Allreduce(MPI_IN_PLACE, &bytes, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+
+    auto comm = cairn::MpiCommunicator(MPI_COMM_WORLD);
+    Check(comm.status(), "MpiCommunicator");
+    auto ckpt = cairn::Checkpointer::Create(*comm);
+    Check(ckpt.status(), "Checkpointer::Create");
+    const cairn::Tree state = MakeTree(leaves, false);
+    cairn::Tree target = MakeTree(leaves, true);
+    const cairn::SaveOptions save_options{
+        .backend = o.backend,
+        .array = {.use_compression = o.compression, .compression_level = o.level}};
+    const cairn::RestoreOptions restore_options{.verify_checksums = o.verify_checksums};
+
+    Series base_save, base_restore, cairn_save, cairn_restore;
+    std::vector<double> stored_ratio;
+    const fs::path my_file = base_dir / ("rank-" + std::to_string(g_rank) + ".bin");
+    for (int run = -o.warmup; run < o.runs; ++run) {
+      const bool timed = run >= 0;
+      // (a) baseline
+      ResetRestored(leaves);
+      const double bw = Timed([&] { BaselineWrite(my_file, leaves, o.chunk); });
+      if (o.cold) DropTreeFromCache(base_dir);
+      MPI_Barrier(MPI_COMM_WORLD);
+      const double br = Timed([&] { BaselineRead(my_file, leaves, o.chunk); });
+      Verify(leaves, "baseline", run);
+      CheckErrno(::unlink(my_file.c_str()) == 0, "unlink " + my_file.string());
+
+      // (b) cairn
+      ResetRestored(leaves);
+      const fs::path step = ckpt_root / std::to_string(run + o.warmup);
+      const double cw = Timed([&] { Check((*ckpt)->Save(step, state, save_options), "Save"); });
+      if (o.cold) DropTreeFromCache(step);
+      MPI_Barrier(MPI_COMM_WORLD);
+      const double cr = Timed([&] {
+        auto r = (*ckpt)->Restore(step, target, restore_options);
+        Check(r.status(), "Restore");
+      });
+      Verify(leaves, "cairn", run);
+      if (g_rank == 0) {
+        if (timed) stored_ratio.push_back(static_cast<double>(bytes) / TreeBytes(step));
+        std::error_code ec;
+        fs::remove_all(step, ec);
+        if (ec) Die("removing " + step.string() + ": " + ec.message());
+      }
+      MPI_Barrier(MPI_COMM_WORLD);
+      if (timed) {
+        base_save.seconds.push_back(bw);
+        base_restore.seconds.push_back(br);
+        cairn_save.seconds.push_back(cw);
+        cairn_restore.seconds.push_back(cr);
+      }
+      if (g_rank == 0) {
+        std::fprintf(stderr, "%s %d: baseline save %.3fs restore %.3fs | cairn save %.3fs "
+                     "restore %.3fs\n", timed ? "run" : "warmup", timed ? run : run + o.warmup,
+                     bw, br, cw, cr);
+      }
+    }
+
+    if (g_rank == 0) {
+      std::error_code ec;
+      fs::remove_all(o.dir, ec);
+      json out = {{"ranks", g_size},
+                  {"bytes", bytes},
+                  {"leaves", o.leaves},
+                  {"global_shape", {leaves[0].rows_total, leaves[0].cols}},
+                  {"backend", o.backend},
+                  {"compression", o.compression},
+                  {"compression_level", o.level},
+                  {"fill", o.fill},
+                  {"cold", o.cold},
+                  {"verify_checksums", o.verify_checksums},
+                  {"dir", o.dir.string()},
+                  {"fs", FsType(o.dir.parent_path())},
+                  {"runs", o.runs}};
+      std::printf("cairn-bench: %d rank(s), %.3f GiB (%" PRId64 " bytes) in %d leaf(s) of %" PRId64
+                  " x %" PRId64 " float32, backend %s, compression %s, fill %s, cold %s\n"
+                  "  dir %s (%s), %d run(s); GB/s = 1e9 bytes/s, slowest rank, between barriers\n",
+                  g_size, static_cast<double>(bytes) / 0x1p30, bytes, o.leaves,
+                  leaves[0].rows_total, leaves[0].cols, o.backend.c_str(),
+                  o.compression ? ("on (zstd " + std::to_string(o.level) + ")").c_str() : "off",
+                  o.fill.c_str(), o.cold ? "on" : "off", o.dir.c_str(),
+                  FsType(o.dir.parent_path()).c_str(), o.runs);
+      std::printf("  %-8s %10s %8s %8s   %10s %8s %8s   %7s\n", "phase", "base med", "min", "max",
+                  "cairn med", "min", "max", "ratio");
+      auto row = [&](const char* name, const Series& b, const Series& c) {
+        const auto rb = b.Rates(bytes), rc = c.Rates(bytes);
+        const double mb = Median(rb), mc = Median(rc);
+        std::printf("  %-8s %10.3f %8.3f %8.3f   %10.3f %8.3f %8.3f   %6.3fx\n", name, mb,
+                    rb.front(), rb.back(), mc, rc.front(), rc.back(), mc / mb);
+        out["phases"][name] = {
+            {"baseline", {{"median_gbps", mb}, {"min_gbps", rb.front()}, {"max_gbps", rb.back()},
+                          {"seconds", b.seconds}}},
+            {"cairn", {{"median_gbps", mc}, {"min_gbps", rc.front()}, {"max_gbps", rc.back()},
+                       {"seconds", c.seconds}}},
+            {"ratio", mc / mb}};
+      };
+      row("save", base_save, cairn_save);
+      row("restore", base_restore, cairn_restore);
+      const double ratio = Median(stored_ratio);
+      out["compression_ratio"] = ratio;
+      std::printf("  stored size: %.3fx smaller than the raw state (raw bytes / checkpoint bytes)\n",
+                  ratio);
+      if (!o.json_path.empty()) {
+        std::ofstream f(o.json_path);
+        f << out.dump(2) << "\n";
+        if (!f) Die("writing " + o.json_path);
+      }
+      std::fflush(stdout);
+    }
+  }
+  MPI_Finalize();
+  return code;
+}
