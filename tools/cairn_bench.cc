@@ -4,7 +4,8 @@
 //   mpirun -n 4 build/tools/cairn-bench --size 1GiB --runs 5 --backend hdf5 --compression off
 //
 // The state is one or more float32 2-D global arrays (`--leaves`) sharing `--size` bytes, each
-// cut into equal row blocks, one per rank. Every run does, in this order:
+// cut into equal row blocks, one per rank. Every run does (baseline first in even runs, cairn
+// first in odd ones unless `--order fixed`):
 //   baseline save     each rank write()s its bytes to its own file in large chunks, then fsync
 //   baseline restore  each rank read()s them back into a separate buffer
 //   cairn save        Checkpointer::Save into a fresh step directory
@@ -59,6 +60,8 @@ struct Options {
   bool cold = true;
   bool verify_checksums = true;
   std::string fill = "hash";
+  std::string order = "alternate";
+  bool shared_file = false;
   int64_t chunk = int64_t{64} << 20;
   fs::path dir;
   std::string json_path;
@@ -86,9 +89,9 @@ std::optional<int64_t> ParseSize(std::string text) {
   std::string unit = text.substr(pos);
   std::transform(unit.begin(), unit.end(), unit.begin(), ::tolower);
   static const std::vector<std::pair<std::string, double>> kUnits = {
-      {"", 1},       {"b", 1},       {"k", 0x1p10},  {"kib", 0x1p10}, {"m", 0x1p20},
-      {"mib", 0x1p20}, {"g", 0x1p30}, {"gib", 0x1p30}, {"t", 0x1p40},  {"tib", 0x1p40},
-      {"kb", 1e3},   {"mb", 1e6},    {"gb", 1e9},    {"tb", 1e12}};
+      {"", 1},         {"b", 1},      {"k", 0x1p10},   {"kib", 0x1p10}, {"m", 0x1p20},
+      {"mib", 0x1p20}, {"g", 0x1p30}, {"gib", 0x1p30}, {"t", 0x1p40},   {"tib", 0x1p40},
+      {"kb", 1e3},     {"mb", 1e6},   {"gb", 1e9},     {"tb", 1e12}};
   for (const auto& [name, mult] : kUnits) {
     if (unit == name && value > 0) return static_cast<int64_t>(value * mult);
   }
@@ -103,15 +106,17 @@ bool ParseOnOff(const std::string& text, const char* name) {
 
 // Returns false after printing usage/errors (rank 0), or when --help was asked.
 bool ParseOptions(int argc, char** argv, Options& o, int& exit_code) {
+  std::string baseline = "file-per-rank";
   std::string size = "1GiB", compression = "off", cold = "on", verify = "on", chunk = "64MiB";
   std::string dir;
   po::options_description desc("cairn-bench options");
-  desc.add_options()("help,h", "this help")(
-      "size", po::value(&size)->default_value(size), "total state bytes over all ranks (1GiB, 100MB)")(
+  desc.add_options()("help,h", "this help")("size", po::value(&size)->default_value(size),
+                                            "total state bytes over all ranks (1GiB, 100MB)")(
       "leaves", po::value(&o.leaves)->default_value(o.leaves), "number of arrays sharing --size")(
       "runs", po::value(&o.runs)->default_value(o.runs), "timed repetitions")(
       "warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed repetitions first")(
-      "backend", po::value(&o.backend)->default_value(o.backend), "cairn backend (hdf5, reference)")(
+      "backend", po::value(&o.backend)->default_value(o.backend),
+      "cairn backend (hdf5, reference)")(
       "compression", po::value(&compression)->default_value(compression), "zstd in cairn: on|off")(
       "level", po::value(&o.level)->default_value(o.level), "zstd level when compressing")(
       "cold", po::value(&cold)->default_value(cold),
@@ -120,6 +125,10 @@ bool ParseOptions(int argc, char** argv, Options& o, int& exit_code) {
       "RestoreOptions.verify_checksums: on|off")(
       "fill", po::value(&o.fill)->default_value(o.fill),
       "data: hash (random mantissas), smooth (a smooth field plus low-bit noise)")(
+      "order", po::value(&o.order)->default_value(o.order),
+      "alternate (baseline first in even runs, cairn first in odd) or fixed (baseline first)")(
+      "baseline", po::value(&baseline)->default_value(baseline),
+      "baseline layout: file-per-rank, or shared (one file, each rank at its offset)")(
       "chunk", po::value(&chunk)->default_value(chunk), "baseline write()/read() size")(
       "dir", po::value(&dir), "output directory (default: /tmp/cairn-bench-<pid of rank 0>)")(
       "json", po::value(&o.json_path), "also write the results as JSON to this file");
@@ -142,6 +151,13 @@ bool ParseOptions(int argc, char** argv, Options& o, int& exit_code) {
     o.cold = ParseOnOff(cold, "cold");
     o.verify_checksums = ParseOnOff(verify, "verify-checksums");
     if (o.fill != "hash" && o.fill != "smooth") throw po::error("--fill takes hash or smooth");
+    if (baseline != "file-per-rank" && baseline != "shared") {
+      throw po::error("--baseline takes file-per-rank or shared");
+    }
+    o.shared_file = baseline == "shared";
+    if (o.order != "alternate" && o.order != "fixed") {
+      throw po::error("--order takes alternate or fixed");
+    }
     if (o.leaves < 1 || o.runs < 1 || o.warmup < 0) {
       throw po::error("--leaves and --runs must be >= 1, --warmup >= 0");
     }
@@ -269,8 +285,17 @@ void Verify(const std::vector<Leaf>& leaves, const char* who, int run) {
     if (std::memcmp(l.data.data(), l.restored.data(), static_cast<size_t>(l.bytes())) != 0) bad = 1;
   }
   MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  if (bad) Die(std::string(who) + " restore of run " + std::to_string(run) +
-               " returned different bytes than were saved");
+  if (bad)
+    Die(std::string(who) + " restore of run " + std::to_string(run) +
+        " returned different bytes than were saved");
+}
+
+// After deleting a run's files: let the file system write back and discard them before the
+// next timed phase starts.
+void Settle() {
+  MPI_Barrier(MPI_COMM_WORLD);
+  ::sync();
+  MPI_Barrier(MPI_COMM_WORLD);
 }
 
 // Runs `body` between barriers; the slowest rank's seconds.
@@ -285,9 +310,13 @@ double Timed(F&& body) {
   return dt;
 }
 
-void BaselineWrite(const fs::path& file, const std::vector<Leaf>& leaves, int64_t chunk) {
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+// `offset`: where this rank's bytes start in `file` (0 for a file per rank; rank * bytes for
+// one shared file, which on a local file system serialises the ranks' copies on the inode lock).
+void BaselineWrite(const fs::path& file, int64_t offset, const std::vector<Leaf>& leaves,
+                   int64_t chunk) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT, 0644);
   CheckErrno(fd >= 0, "open " + file.string());
+  CheckErrno(::lseek(fd, offset, SEEK_SET) == offset, "lseek " + file.string());
   for (const Leaf& l : leaves) {
     const char* p = reinterpret_cast<const char*>(l.data.data());
     int64_t left = l.bytes();
@@ -302,9 +331,10 @@ void BaselineWrite(const fs::path& file, const std::vector<Leaf>& leaves, int64_
   CheckErrno(::close(fd) == 0, "close " + file.string());
 }
 
-void BaselineRead(const fs::path& file, std::vector<Leaf>& leaves, int64_t chunk) {
+void BaselineRead(const fs::path& file, int64_t offset, std::vector<Leaf>& leaves, int64_t chunk) {
   const int fd = ::open(file.c_str(), O_RDONLY);
   CheckErrno(fd >= 0, "open " + file.string());
+  CheckErrno(::lseek(fd, offset, SEEK_SET) == offset, "lseek " + file.string());
   for (Leaf& l : leaves) {
     char* p = reinterpret_cast<char*>(l.restored.data());
     int64_t left = l.bytes();
@@ -339,14 +369,22 @@ std::string FsType(const fs::path& dir) {
   struct statfs s {};
   if (::statfs(dir.c_str(), &s) != 0) return "unknown";
   switch (static_cast<unsigned long>(s.f_type)) {
-    case 0x01021994: return "tmpfs";
-    case 0xEF53: return "ext2/3/4";
-    case 0x58465342: return "xfs";
-    case 0x9123683E: return "btrfs";
-    case 0x6969: return "nfs";
-    case 0x0BD00BD0: return "lustre";
-    case 0x47504653: return "gpfs";
-    case 0x794c7630: return "overlayfs";
+    case 0x01021994:
+      return "tmpfs";
+    case 0xEF53:
+      return "ext2/3/4";
+    case 0x58465342:
+      return "xfs";
+    case 0x9123683E:
+      return "btrfs";
+    case 0x6969:
+      return "nfs";
+    case 0x0BD00BD0:
+      return "lustre";
+    case 0x47504653:
+      return "gpfs";
+    case 0x794c7630:
+      return "overlayfs";
     default: {
       char buf[32];
       std::snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(s.f_type));
@@ -402,36 +440,52 @@ int main(int argc, char** argv) {
 
     Series base_save, base_restore, cairn_save, cairn_restore;
     std::vector<double> stored_ratio;
-    const fs::path my_file = base_dir / ("rank-" + std::to_string(g_rank) + ".bin");
+    int64_t local_bytes = 0;
+    for (const Leaf& l : leaves) local_bytes += l.bytes();
+    const fs::path my_file =
+        base_dir / (o.shared_file ? "shared.bin" : "rank-" + std::to_string(g_rank) + ".bin");
+    const int64_t my_offset = o.shared_file ? local_bytes * g_rank : 0;
     for (int run = -o.warmup; run < o.runs; ++run) {
       const bool timed = run >= 0;
-      // (a) baseline
-      ResetRestored(leaves);
-      const double bw = Timed([&] { BaselineWrite(my_file, leaves, o.chunk); });
-      if (o.cold) DropTreeFromCache(base_dir);
-      MPI_Barrier(MPI_COMM_WORLD);
-      const double br = Timed([&] { BaselineRead(my_file, leaves, o.chunk); });
-      Verify(leaves, "baseline", run);
-      CheckErrno(::unlink(my_file.c_str()) == 0, "unlink " + my_file.string());
-
-      // (b) cairn
-      ResetRestored(leaves);
-      const fs::path step = ckpt_root / std::to_string(run + o.warmup);
-      const double cw = Timed([&] { Check((*ckpt)->Save(step, state, save_options), "Save"); });
-      if (o.cold) DropTreeFromCache(step);
-      MPI_Barrier(MPI_COMM_WORLD);
-      const double cr = Timed([&] {
-        auto r = (*ckpt)->Restore(step, target, restore_options);
-        Check(r.status(), "Restore");
-      });
-      Verify(leaves, "cairn", run);
-      if (g_rank == 0) {
-        if (timed) stored_ratio.push_back(static_cast<double>(bytes) / TreeBytes(step));
-        std::error_code ec;
-        fs::remove_all(step, ec);
-        if (ec) Die("removing " + step.string() + ": " + ec.message());
+      double bw = 0, br = 0, cw = 0, cr = 0;
+      auto baseline = [&] {
+        ResetRestored(leaves);
+        bw = Timed([&] { BaselineWrite(my_file, my_offset, leaves, o.chunk); });
+        if (o.cold) DropTreeFromCache(base_dir);
+        br = Timed([&] { BaselineRead(my_file, my_offset, leaves, o.chunk); });
+        Verify(leaves, "baseline", run);
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (!o.shared_file || g_rank == 0) {
+          CheckErrno(::unlink(my_file.c_str()) == 0, "unlink " + my_file.string());
+        }
+        Settle();
+      };
+      auto with_cairn = [&] {
+        ResetRestored(leaves);
+        const fs::path step = ckpt_root / std::to_string(run + o.warmup);
+        cw = Timed([&] { Check(ckpt->Save(step, state, save_options), "Save"); });
+        if (o.cold) DropTreeFromCache(step);
+        cr = Timed([&] {
+          auto r = ckpt->Restore(step, target, restore_options);
+          Check(r.status(), "Restore");
+        });
+        Verify(leaves, "cairn", run);
+        if (g_rank == 0) {
+          if (timed) stored_ratio.push_back(static_cast<double>(bytes) / TreeBytes(step));
+          std::error_code ec;
+          fs::remove_all(step, ec);
+          if (ec) Die("removing " + step.string() + ": " + ec.message());
+        }
+        Settle();
+      };
+      // Alternating removes any advantage of going first (a quieter device, a warmer cache).
+      if (o.order == "fixed" || (run + o.warmup) % 2 == 0) {
+        baseline();
+        with_cairn();
+      } else {
+        with_cairn();
+        baseline();
       }
-      MPI_Barrier(MPI_COMM_WORLD);
       if (timed) {
         base_save.seconds.push_back(bw);
         base_restore.seconds.push_back(br);
@@ -439,9 +493,10 @@ int main(int argc, char** argv) {
         cairn_restore.seconds.push_back(cr);
       }
       if (g_rank == 0) {
-        std::fprintf(stderr, "%s %d: baseline save %.3fs restore %.3fs | cairn save %.3fs "
-                     "restore %.3fs\n", timed ? "run" : "warmup", timed ? run : run + o.warmup,
-                     bw, br, cw, cr);
+        std::fprintf(stderr,
+                     "%s %d: baseline save %.3fs restore %.3fs | cairn save %.3fs "
+                     "restore %.3fs\n",
+                     timed ? "run" : "warmup", timed ? run : run + o.warmup, bw, br, cw, cr);
       }
     }
 
@@ -460,14 +515,18 @@ int main(int argc, char** argv) {
                   {"verify_checksums", o.verify_checksums},
                   {"dir", o.dir.string()},
                   {"fs", FsType(o.dir.parent_path())},
+                  {"order", o.order},
+                  {"baseline", o.shared_file ? "shared" : "file-per-rank"},
                   {"runs", o.runs}};
       std::printf("cairn-bench: %d rank(s), %.3f GiB (%" PRId64 " bytes) in %d leaf(s) of %" PRId64
-                  " x %" PRId64 " float32, backend %s, compression %s, fill %s, cold %s\n"
+                  " x %" PRId64
+                  " float32, backend %s, compression %s, fill %s, cold %s, baseline %s\n"
                   "  dir %s (%s), %d run(s); GB/s = 1e9 bytes/s, slowest rank, between barriers\n",
                   g_size, static_cast<double>(bytes) / 0x1p30, bytes, o.leaves,
                   leaves[0].rows_total, leaves[0].cols, o.backend.c_str(),
                   o.compression ? ("on (zstd " + std::to_string(o.level) + ")").c_str() : "off",
-                  o.fill.c_str(), o.cold ? "on" : "off", o.dir.c_str(),
+                  o.fill.c_str(), o.cold ? "on" : "off",
+                  o.shared_file ? "shared file" : "file per rank", o.dir.c_str(),
                   FsType(o.dir.parent_path()).c_str(), o.runs);
       std::printf("  %-8s %10s %8s %8s   %10s %8s %8s   %7s\n", "phase", "base med", "min", "max",
                   "cairn med", "min", "max", "ratio");
@@ -476,18 +535,23 @@ int main(int argc, char** argv) {
         const double mb = Median(rb), mc = Median(rc);
         std::printf("  %-8s %10.3f %8.3f %8.3f   %10.3f %8.3f %8.3f   %6.3fx\n", name, mb,
                     rb.front(), rb.back(), mc, rc.front(), rc.back(), mc / mb);
-        out["phases"][name] = {
-            {"baseline", {{"median_gbps", mb}, {"min_gbps", rb.front()}, {"max_gbps", rb.back()},
-                          {"seconds", b.seconds}}},
-            {"cairn", {{"median_gbps", mc}, {"min_gbps", rc.front()}, {"max_gbps", rc.back()},
-                       {"seconds", c.seconds}}},
-            {"ratio", mc / mb}};
+        out["phases"][name] = {{"baseline",
+                                {{"median_gbps", mb},
+                                 {"min_gbps", rb.front()},
+                                 {"max_gbps", rb.back()},
+                                 {"seconds", b.seconds}}},
+                               {"cairn",
+                                {{"median_gbps", mc},
+                                 {"min_gbps", rc.front()},
+                                 {"max_gbps", rc.back()},
+                                 {"seconds", c.seconds}}},
+                               {"ratio", mc / mb}};
       };
       row("save", base_save, cairn_save);
       row("restore", base_restore, cairn_restore);
       const double ratio = Median(stored_ratio);
       out["compression_ratio"] = ratio;
-      std::printf("  stored size: %.3fx smaller than the raw state (raw bytes / checkpoint bytes)\n",
+      std::printf("  compression ratio (raw state bytes / checkpoint directory bytes): %.3f\n",
                   ratio);
       if (!o.json_path.empty()) {
         std::ofstream f(o.json_path);
