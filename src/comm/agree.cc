@@ -1,3 +1,4 @@
+#include <functional>
 #include <string>
 
 #include "cairn/communicator.h"
@@ -6,14 +7,17 @@ namespace cairn {
 
 Status AgreeOnStatus(Communicator& comm, const Status& local) {
   const int64_t size = comm.size();
-  // [lowest failing rank, number of failing ranks]
-  std::vector<int64_t> first = {local.ok() ? size : comm.rank()};
+  // Min over ranks of: [lowest failing rank, hash, -hash, ok]. When every rank failed with the
+  // very same status (an inner phase already agreed), it is returned unchanged.
+  const int64_t h = static_cast<int64_t>(std::hash<std::string>{}(local.ToString()) >> 1);
+  std::vector<int64_t> v = {local.ok() ? size : comm.rank(), h, -h, local.ok() ? 1 : 0};
   std::vector<int64_t> count = {local.ok() ? 0 : 1};
-  Status st = comm.AllReduceMin(first);
+  Status st = comm.AllReduceMin(v);
   if (st.ok()) st = comm.AllReduceSum(count);
   if (!st.ok()) return local.ok() ? st : local;
-  if (first[0] == size) return OkStatus();
-  const int root = static_cast<int>(first[0]);
+  if (v[0] == size) return OkStatus();
+  if (v[3] == 0 && v[1] == -v[2]) return local;
+  const int root = static_cast<int>(v[0]);
   std::string payload;
   if (comm.rank() == root) {
     payload = std::to_string(static_cast<int>(local.code())) + ":" + local.message();
@@ -23,10 +27,7 @@ Status AgreeOnStatus(Communicator& comm, const Status& local) {
   size_t colon = payload.find(':');
   auto code = static_cast<StatusCode>(std::stoi(payload.substr(0, colon)));
   std::string message = payload.substr(colon + 1);
-  // Messages already attributed to a rank by an inner agreement keep their attribution.
-  if (comm.size() > 1 && message.rfind("rank ", 0) != 0) {
-    message = "rank " + std::to_string(root) + ": " + message;
-  }
+  if (comm.size() > 1) message = "rank " + std::to_string(root) + ": " + message;
   if (count[0] > 1) {
     message += " (also failed on " + std::to_string(count[0] - 1) + " other rank" +
                (count[0] > 2 ? "s" : "") + ")";

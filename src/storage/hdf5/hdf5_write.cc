@@ -5,6 +5,9 @@
 // everywhere or nowhere; per-rank problems (a bad piece) are found before the first collective
 // HDF5 call and agreed on, and during the data phase every rank keeps calling H5Dwrite for every
 // round even after a local failure, reporting its first error only at the end.
+#include <sys/statvfs.h>
+#include <unistd.h>
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -273,6 +276,25 @@ class ItemWriter {
 };
 
 // FNV-1a over everything that must be identical on every rank, kept non-negative.
+// MPI-IO reports a failed write without its cause. When the file system has less room left than
+// this rank was writing, say so: a full disk is the common cause and the one a user can act on.
+Status DiagnoseFullDisk(const Status& s, const std::filesystem::path& dir,
+                        std::span<const WriteLeaf> leaves) {
+  struct statvfs vfs {};
+  if (::statvfs(dir.c_str(), &vfs) != 0) return s;
+  const uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+  uint64_t mine = 0;
+  for (const WriteLeaf& leaf : leaves) {
+    for (const WritePiece& p : leaf.pieces) {
+      mine += static_cast<uint64_t>(p.box.NumElements()) * DTypeSize(leaf.dtype);
+    }
+  }
+  if (free_bytes >= std::max<uint64_t>(mine, 1 << 20)) return s;
+  return ResourceExhaustedError("no space left on the file system of '" + dir.string() + "' (" +
+                                std::to_string(free_bytes) + " bytes free, this rank writes " +
+                                std::to_string(mine) + "): " + s.message());
+}
+
 int64_t LeavesHash(std::span<const WriteLeaf> leaves) {
   uint64_t h = 1469598103934665603ull;
   auto mix = [&h](std::string_view bytes) {
@@ -359,6 +381,15 @@ Result<std::vector<std::vector<nlohmann::json>>> WriteItem(const BackendContext&
   status = writer.CreateDatasets();
   if (parallel) status = AgreeOnStatus(*ctx.comm, status);
   if (status.ok()) status = writer.WriteData();
+  if (!status.ok()) status = DiagnoseFullDisk(status, ctx.item_dir, leaves);
+  if (parallel) status = AgreeOnStatus(*ctx.comm, status);
+  if (!status.ok()) {
+    // The file is abandoned. Free its space first: on a full file system the close's final
+    // metadata flush would fail too, leave the file open inside HDF5, and HDF5 would crash
+    // retrying that close at exit (seen with 1.10.8).
+    if (ctx.comm->rank() == ctx.primary) ::truncate(file.c_str(), 0);
+    if (parallel) ctx.comm->Barrier().IgnoreError();
+  }
   Status closed = writer.Close();
   if (status.ok()) status = closed;
   CAIRN_RETURN_IF_ERROR(status);
