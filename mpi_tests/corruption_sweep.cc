@@ -3,9 +3,9 @@
 // Usage: corruption_sweep DIR BACKEND POSITIONS
 #include <mpi.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
   for (bool compression : {false, true}) {
     const fs::path path = dir / (compression ? "z" : "raw");
     cairn::Tree tree;
-    tree["model"]["w"] = cairn::DistributedArray::Replicated(cairn::DType::kFloat64, {64, 64}, data.data());
+    tree["model"]["w"] =
+        cairn::DistributedArray::Replicated(cairn::DType::kFloat64, {64, 64}, data.data());
     cairn::SaveOptions o;
     o.backend = backend;
     o.array.use_compression = compression;
@@ -35,43 +36,48 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "save: %s\n", st.ToString().c_str());
       return 1;
     }
-    fs::path file;
+    std::vector<fs::path> files = {path / "default" / "_METADATA"};
     for (const auto& e : fs::directory_iterator(path / "default")) {
-      if (e.path().filename().string()[0] != '_') file = e.path();
+      if (e.path().filename().string()[0] != '_') files.push_back(e.path());
     }
-    std::string original;
-    {
-      std::ifstream in(file, std::ios::binary);
-      original.assign(std::istreambuf_iterator<char>(in), {});
-    }
-    for (int k = 0; k < positions; ++k) {
-      const size_t pos = (original.size() * k) / positions;
-      std::string bytes = original;
-      bytes[pos] = static_cast<char>(bytes[pos] ^ 0x5a);
-      std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
-      std::vector<double> out(4096, -1);
-      cairn::Tree target;
-      target["model"]["w"] = cairn::DistributedArray::Replicated(cairn::DType::kFloat64, {64, 64}, out.data());
-      auto r = ckpt->Restore(path, target);
-      if (r.ok()) {
-        if (std::memcmp(out.data(), data.data(), data.size() * 8) != 0) {
-          std::fprintf(stderr, "WRONG DATA without error: flip at byte %zu of %s\n", pos, file.c_str());
-          ++failures;
+    for (const fs::path& file : files) {
+      std::string original;
+      {
+        std::ifstream in(file, std::ios::binary);
+        original.assign(std::istreambuf_iterator<char>(in), {});
+      }
+      for (int k = 0; k < positions; ++k) {
+        const size_t pos = (original.size() * k) / positions;
+        std::string bytes = original;
+        bytes[pos] = static_cast<char>(bytes[pos] ^ 0xa5);  // also makes invalid UTF-8 in JSON
+        std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+        std::vector<double> out(4096, -1);
+        cairn::Tree target;
+        target["model"]["w"] =
+            cairn::DistributedArray::Replicated(cairn::DType::kFloat64, {64, 64}, out.data());
+        auto r = ckpt->Restore(path, target);
+        if (r.ok()) {
+          if (std::memcmp(out.data(), data.data(), data.size() * 8) != 0) {
+            std::fprintf(stderr, "WRONG DATA without error: flip at byte %zu of %s\n", pos,
+                         file.c_str());
+            ++failures;
+          } else {
+            ++clean;
+          }
         } else {
-          ++clean;
-        }
-      } else {
-        ++errors;
-        if (r.status().message().find(path.string()) == std::string::npos) {
-          std::fprintf(stderr, "error does not name the checkpoint: %s\n", r.status().ToString().c_str());
-          ++failures;
+          ++errors;
+          if (r.status().message().find(path.string()) == std::string::npos) {
+            std::fprintf(stderr, "error does not name the checkpoint: %s\n",
+                         r.status().ToString().c_str());
+            ++failures;
+          }
         }
       }
+      std::ofstream(file, std::ios::binary | std::ios::trunc) << original;
     }
-    std::ofstream(file, std::ios::binary | std::ios::trunc) << original;
   }
   std::printf("%d flips: %d detected as errors, %d harmless (correct data), %d failures\n",
-              2 * positions, errors, clean, failures);
+              errors + clean, errors, clean, failures);
   MPI_Finalize();
   return failures ? 1 : 0;
 }

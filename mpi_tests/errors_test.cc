@@ -79,6 +79,10 @@ TEST_P(ErrorsTest, InvalidTreesAreRejectedOnEveryRankNamingKeyAndRank) {
                                    StatusCode::kInvalidArgument, "global shape");
   }
   EXPECT_FALSE(fs::exists(dir_.path() / "oob"));
+  Tree bad_text = tree_;
+  bad_text["note"] = std::string("\xff\xfe not UTF-8");
+  EXPECT_SAME_ERROR_ON_ALL_RANKS(ckpt_->Save(dir_.path() / "utf", bad_text, Opts()),
+                                 StatusCode::kInvalidArgument, "UTF-8");
   EXPECT_SAME_ERROR_ON_ALL_RANKS(
       ckpt_->Save(dir_.path() / "u", tree_, SaveOptions{.backend = "nosuch"}),
       StatusCode::kNotFound, "unknown storage backend 'nosuch'");

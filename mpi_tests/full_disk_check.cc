@@ -31,13 +31,15 @@ int main(int argc, char** argv) {
 
   std::vector<int32_t> small(64, rank + 1);
   cairn::Tree t1;
-  t1["x"] = cairn::DistributedArray{cairn::DType::kInt32, {64 * size}, {{{{64 * rank}, {64}}, small.data()}}};
+  t1["x"] = cairn::DistributedArray{
+      cairn::DType::kInt32, {64 * size}, {{{{64 * rank}, {64}}, small.data()}}};
   cairn::Status s1 = ckpt.Save(dir / "1", t1, opts);
   Check(s1.ok(), "small save fits", s1);
 
   std::vector<double> big(1 << 17, 1.0);  // 1 MiB per rank: does not fit
   cairn::Tree t2;
-  t2["y"] = cairn::DistributedArray{cairn::DType::kFloat64, {(1 << 17) * size},
+  t2["y"] = cairn::DistributedArray{cairn::DType::kFloat64,
+                                    {(1 << 17) * size},
                                     {{{{(int64_t{1} << 17) * rank}, {1 << 17}}, big.data()}}};
   cairn::Status s2 = ckpt.Save(dir / "2", t2, opts);
   Check(!s2.ok(), "big save fails", s2);
@@ -52,12 +54,14 @@ int main(int argc, char** argv) {
   MPI_Barrier(MPI_COMM_WORLD);
   if (rank == 0) {
     for (const auto& e : fs::directory_iterator(dir)) {
-      Check(e.path().filename() == "1", ("nothing but step 1 is left: " + e.path().string()).c_str());
+      Check(e.path().filename() == "1",
+            ("nothing but step 1 is left: " + e.path().string()).c_str());
     }
   }
   std::vector<int32_t> back(64, 0);
   cairn::Tree t3;
-  t3["x"] = cairn::DistributedArray{cairn::DType::kInt32, {64 * size}, {{{{64 * rank}, {64}}, back.data()}}};
+  t3["x"] = cairn::DistributedArray{
+      cairn::DType::kInt32, {64 * size}, {{{{64 * rank}, {64}}, back.data()}}};
   cairn::Status s3 = ckpt.Restore(dir / "1", t3).status();
   Check(s3.ok() && back == small, "step 1 restores intact", s3);
   int total = 0;

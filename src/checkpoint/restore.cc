@@ -236,14 +236,15 @@ Status ReadItem(Communicator& comm, const BackendContext& ctx, Backend& backend,
       const coord::ReadUnit& unit = job.plan.units[u];
       const PieceMetadata& sp = job.stored->pieces[unit.stored_piece];
       if (unit.verify) {
-        const size_t bytes = static_cast<size_t>(unit.box.NumElements()) * DTypeSize(job.stored->dtype);
+        const size_t bytes =
+            static_cast<size_t>(unit.box.NumElements()) * DTypeSize(job.stored->dtype);
         const uint64_t sum = base::Xxh3(data_of[b], bytes);
         if (sum != sp.xxh3) {
-          local = DataLossError("key path '" + job.key + "': checksum mismatch in stored piece " +
-                                sp.box.ToString() + " (written by rank " +
-                                std::to_string(sp.writer_rank) + ") of item directory '" +
-                                ctx.item_dir.string() + "': stored xxh3 " +
-                                base::ChecksumToHex(sp.xxh3) + ", read " + base::ChecksumToHex(sum));
+          local = DataLossError(
+              "key path '" + job.key + "': checksum mismatch in stored piece " + sp.box.ToString() +
+              " (written by rank " + std::to_string(sp.writer_rank) + ") of item directory '" +
+              ctx.item_dir.string() + "': stored xxh3 " + base::ChecksumToHex(sp.xxh3) + ", read " +
+              base::ChecksumToHex(sum));
           break;
         }
       }
@@ -309,7 +310,8 @@ Result<RestoreReport> RestoreItemsImpl(Communicator& comm, const CheckpointerOpt
     Status st = [&]() -> Status {
       if (targets.empty()) return InvalidArgumentError("nothing to restore: no items");
       CAIRN_RETURN_IF_ERROR(coord::CheckCommitted(directory));
-      json texts = json::object();
+      // Raw texts, length-prefixed in target order: a corrupt file may hold any bytes, which
+      // must reach the decoder (and its DataLoss error) unchanged.
       for (const auto& [name, tree] : targets) {
         const fs::path path = directory / name / coord::kItemMetadataFile;
         std::error_code ec;
@@ -324,9 +326,8 @@ Result<RestoreReport> RestoreItemsImpl(Communicator& comm, const CheckpointerOpt
                                "' (it has: " + JoinKeys(names) + ")");
         }
         CAIRN_ASSIGN_OR_RETURN(std::string text, base::ReadFile(path));
-        texts[name] = std::move(text);
+        payload += std::to_string(text.size()) + "\n" + text;
       }
-      payload = texts.dump();
       return OkStatus();
     }();
     if (!st.ok()) payload.clear();
@@ -342,17 +343,19 @@ Result<RestoreReport> RestoreItemsImpl(Communicator& comm, const CheckpointerOpt
   std::vector<ValueJob> values;
   RestoreReport report;
   Status st = [&]() -> Status {
-    json texts = json::parse(payload, nullptr, false);
-    if (texts.is_discarded()) return InternalError("corrupt metadata broadcast");
+    size_t pos = 0;
     for (auto& [name, tree] : targets) {
       const std::string source = (directory / name / coord::kItemMetadataFile).string();
-      if (!texts.contains(name) || !texts[name].is_string()) {
+      const size_t eol = payload.find('\n', pos);
+      if (eol == std::string::npos)
         return InternalError("metadata of item '" + name + "' was not broadcast");
-      }
-      CAIRN_ASSIGN_OR_RETURN(metas[name],
-                             format::DecodeItemMetadata(texts[name].get<std::string>(), source));
-      CAIRN_RETURN_IF_ERROR(MatchItem(name, directory, metas[name], tree, options, arrays[name],
-                                      values, report));
+      const size_t len = std::stoull(payload.substr(pos, eol - pos));
+      if (eol + 1 + len > payload.size()) return InternalError("truncated metadata broadcast");
+      const std::string_view text(payload.data() + eol + 1, len);
+      pos = eol + 1 + len;
+      CAIRN_ASSIGN_OR_RETURN(metas[name], format::DecodeItemMetadata(text, source));
+      CAIRN_RETURN_IF_ERROR(
+          MatchItem(name, directory, metas[name], tree, options, arrays[name], values, report));
       for (ArrayJob& job : arrays[name]) {
         CAIRN_ASSIGN_OR_RETURN(job.plan, coord::PlanLeafReads(*job.stored, *job.target, options));
       }

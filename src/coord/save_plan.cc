@@ -40,12 +40,25 @@ LeafDescriptor FromJson(const json& j) {
 
 std::string ShapeString(const Shape& s) { return Box{Shape(s.size(), 0), s}.ToString(); }
 
+// Metadata is JSON, which holds only UTF-8 text.
+bool SerializableAsJson(const json& j) {
+  try {
+    (void)j.dump();
+    return true;
+  } catch (const json::exception&) {
+    return false;
+  }
+}
+
 }  // namespace
 
 Status ValidateKey(const std::string& key, const KeyPath& path) {
   if (key.empty() || key.find('.') != std::string::npos || key.find('/') != std::string::npos) {
     return InvalidArgumentError("key path '" + KeyPathString(path) + "': key '" + key +
                                 "' is empty or contains '.' or '/'");
+  }
+  if (!SerializableAsJson(json(key))) {
+    return InvalidArgumentError("key path '" + KeyPathString(path) + "': a key is not valid UTF-8");
   }
   return OkStatus();
 }
@@ -68,6 +81,14 @@ Result<std::vector<LeafDescriptor>> DescribeTree(const Tree& tree,
     d.key_path = path;
     d.kind = std::string(LeafKind(leaf));
     const std::string where = "key path '" + KeyPathString(path) + "'";
+    if (const auto* str = std::get_if<std::string>(&leaf); str && !SerializableAsJson(json(*str))) {
+      status = InvalidArgumentError(where + ": the string is not valid UTF-8");
+      return;
+    }
+    if (const auto* j = std::get_if<json>(&leaf); j && !SerializableAsJson(*j)) {
+      status = InvalidArgumentError(where + ": the JSON value holds text that is not valid UTF-8");
+      return;
+    }
     if (const auto* a = std::get_if<DistributedArray>(&leaf)) {
       d.dtype = d.stored_dtype = a->dtype;
       d.global_shape = a->global_shape;
@@ -79,7 +100,8 @@ Result<std::vector<LeafDescriptor>> DescribeTree(const Tree& tree,
         }
       }
       if (so.dtype) d.stored_dtype = *so.dtype;
-      if (so.chunk_byte_size && *so.chunk_byte_size < static_cast<int64_t>(DTypeSize(d.stored_dtype))) {
+      if (so.chunk_byte_size &&
+          *so.chunk_byte_size < static_cast<int64_t>(DTypeSize(d.stored_dtype))) {
         status = InvalidArgumentError(where + ": chunk_byte_size " +
                                       std::to_string(*so.chunk_byte_size) +
                                       " is smaller than one element");
@@ -101,8 +123,8 @@ Result<std::vector<LeafDescriptor>> DescribeTree(const Tree& tree,
           return;
         }
         if (p.data == nullptr && p.box.NumElements() > 0) {
-          status = InvalidArgumentError(where + ": piece " + p.box.ToString() +
-                                        " has no data pointer");
+          status =
+              InvalidArgumentError(where + ": piece " + p.box.ToString() + " has no data pointer");
           return;
         }
         if (p.box.NumElements() > 0) {
