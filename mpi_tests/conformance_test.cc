@@ -86,6 +86,11 @@ TEST_P(ConformanceTest, RoundTripsEveryDtypeBitExact) {
     ASSERT_TRUE(meta.ok());
     EXPECT_EQ(meta->Find("arrays.bfloat16")->dtype, DType::kBfloat16);
     EXPECT_EQ(meta->Find("arrays.float32")->compressed, compression);
+    auto cm = ReadCheckpointMetadata(path);
+    ASSERT_TRUE(cm.ok()) << cm.status().ToString();
+    EXPECT_EQ(cm->item_handlers["default"], "cairn.PyTreeHandler");
+    EXPECT_GT(cm->commit_timestamp_nsecs, cm->init_timestamp_nsecs);
+    EXPECT_TRUE(cm->performance_metrics.contains("backend_write_secs")) << cm->performance_metrics;
   }
 }
 

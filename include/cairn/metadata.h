@@ -57,6 +57,9 @@ struct CheckpointMetadata {
   nlohmann::json item_handlers = nlohmann::json::object();  ///< item name -> handler name
   nlohmann::json metrics = nlohmann::json::object();
   nlohmann::json custom_metadata = nlohmann::json::object();
+  /// Seconds per save phase on the primary rank (validate, gather, create_directory, prepare,
+  /// backend_write, exchange_checksums, write_metadata); the commit itself is not included.
+  nlohmann::json performance_metrics = nlohmann::json::object();
   int64_t init_timestamp_nsecs = 0;
   int64_t commit_timestamp_nsecs = 0;
 };

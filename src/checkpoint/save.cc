@@ -1,6 +1,7 @@
 // Save: validate and describe locally, agree, gather what every rank holds, create the temporary
 // directory, write every item through its backend, collect checksums, commit. Every phase ends
 // with AgreeOnStatus so that all ranks return the same Status and none is left inside MPI.
+#include <chrono>
 #include <map>
 #include <memory>
 
@@ -19,6 +20,22 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+// Seconds spent per phase on this rank, for `_CHECKPOINT_METADATA.performance_metrics`.
+class PhaseTimer {
+ public:
+  void Mark(const std::string& phase) {
+    const auto now = std::chrono::steady_clock::now();
+    const double secs = std::chrono::duration<double>(now - last_).count();
+    metrics_[phase] = metrics_.value(phase, 0.0) + secs;
+    last_ = now;
+  }
+  const json& metrics() const { return metrics_; }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  json metrics_ = json::object();
+};
 
 // What one item needs between phases.
 struct ItemState {
@@ -65,7 +82,7 @@ const void* PreparePiece(const DistributedArray& a, const Piece& src, const Box&
 }
 
 Status WriteItem(Communicator& comm, const BackendContext& ctx, Backend& backend,
-                 const SaveOptions& options, ItemState& item) {
+                 const SaveOptions& options, ItemState& item, PhaseTimer& timer) {
   const int me = comm.rank();
   const size_t nleaves = item.mine.size();
   item.plans.resize(nleaves);
@@ -75,8 +92,6 @@ Status WriteItem(Communicator& comm, const BackendContext& ctx, Backend& backend
   std::vector<WriteLeaf> leaves;
   std::vector<size_t> leaf_index;  // WriteLeaf -> descriptor index
   std::vector<std::vector<size_t>> plan_index;  // WriteLeaf -> my planned piece indices
-  std::vector<std::vector<unsigned char>> buffers;
-  buffers.reserve(64);
   std::vector<std::unique_ptr<std::vector<unsigned char>>> owned;
   for (size_t i = 0; i < nleaves; ++i) {
     const coord::LeafDescriptor& d = item.mine[i];
@@ -115,7 +130,9 @@ Status WriteItem(Communicator& comm, const BackendContext& ctx, Backend& backend
     leaf_index.push_back(i);
     plan_index.push_back(std::move(mine));
   }
+  timer.Mark("prepare_secs");
   auto locations = backend.Write(ctx, leaves);
+  timer.Mark("backend_write_secs");
   Status st = locations.status();
   if (st.ok()) {
     for (size_t k = 0; k < leaves.size() && k < locations->size(); ++k) {
@@ -182,6 +199,7 @@ Status SaveItemsImpl(Communicator& comm, const CheckpointerOptions& opts,
   const int primary = opts.multiprocessing.primary_host;
   const bool is_primary = comm.rank() == primary;
   const auto mode = opts.file.path_permission_mode;
+  PhaseTimer timer;
 
   // Phase 1 (local): validate and describe.
   std::vector<ItemState> state;
@@ -206,6 +224,7 @@ Status SaveItemsImpl(Communicator& comm, const CheckpointerOptions& opts,
     return OkStatus();
   }();
   CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, st));
+  timer.Mark("validate_secs");
 
   // Phase 2: gather descriptors (identical checks on every rank).
   for (ItemState& item : state) {
@@ -214,6 +233,8 @@ Status SaveItemsImpl(Communicator& comm, const CheckpointerOptions& opts,
     CAIRN_RETURN_IF_ERROR(st);
     item.all = std::move(all).value();
   }
+
+  timer.Mark("gather_secs");
 
   // Phase 3: the primary creates the temporary directory.
   std::string tmp;
@@ -227,6 +248,7 @@ Status SaveItemsImpl(Communicator& comm, const CheckpointerOptions& opts,
   CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, st));
   CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, comm.Broadcast(tmp, primary)));
   const fs::path tmp_dir(tmp);
+  timer.Mark("create_directory_secs");
   auto fail = [&](Status s) {
     if (is_primary) coord::AbandonTemporaryCheckpoint(tmp_dir);
     return s;
@@ -235,7 +257,7 @@ Status SaveItemsImpl(Communicator& comm, const CheckpointerOptions& opts,
   // Phase 4: write every item.
   for (ItemState& item : state) {
     BackendContext ctx{&comm, tmp_dir / item.name, primary, mode};
-    st = AgreeOnStatus(comm, WriteItem(comm, ctx, *backend, options, item));
+    st = AgreeOnStatus(comm, WriteItem(comm, ctx, *backend, options, item, timer));
     if (!st.ok()) return fail(st);
   }
 
@@ -251,6 +273,7 @@ Status SaveItemsImpl(Communicator& comm, const CheckpointerOptions& opts,
     mine.push_back(std::move(entries));
   }
   auto gathered = comm.AllGather(mine.dump());
+  timer.Mark("exchange_checksums_secs");
   st = gathered.status();
   if (st.ok() && is_primary) {
     st = [&]() -> Status {
@@ -263,6 +286,8 @@ Status SaveItemsImpl(Communicator& comm, const CheckpointerOptions& opts,
         cm.item_handlers[state[k].name] = kTreeHandlerName;
       }
       cm.metrics = options.metrics;
+      timer.Mark("write_metadata_secs");
+      cm.performance_metrics = timer.metrics();
       cm.custom_metadata = options.custom_metadata;
       cm.init_timestamp_nsecs = init_ts;
       cm.commit_timestamp_nsecs = coord::NowNanos();

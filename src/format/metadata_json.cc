@@ -179,7 +179,7 @@ Result<ItemMetadata> DecodeItemMetadata(std::string_view text, std::string_view 
 std::string EncodeCheckpointMetadata(const CheckpointMetadata& m) {
   json doc = {{"item_handlers", m.item_handlers},
               {"metrics", m.metrics},
-              {"performance_metrics", json::object()},
+              {"performance_metrics", m.performance_metrics},
               {"init_timestamp_nsecs", m.init_timestamp_nsecs},
               {"commit_timestamp_nsecs", m.commit_timestamp_nsecs},
               {"custom_metadata", m.custom_metadata}};
@@ -196,6 +196,7 @@ Result<CheckpointMetadata> DecodeCheckpointMetadata(std::string_view text,
     m.item_handlers = doc.value("item_handlers", json::object());
     m.metrics = doc.value("metrics", json::object());
     m.custom_metadata = doc.value("custom_metadata", json::object());
+    m.performance_metrics = doc.value("performance_metrics", json::object());
     m.init_timestamp_nsecs = doc.value("init_timestamp_nsecs", int64_t{0});
     m.commit_timestamp_nsecs = doc.value("commit_timestamp_nsecs", int64_t{0});
   } catch (const json::exception& e) {

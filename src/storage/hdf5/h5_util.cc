@@ -124,6 +124,11 @@ Status SetAlignment(hid_t fapl, hsize_t threshold, hsize_t alignment) {
   return Check(H5Pset_alignment(fapl, threshold, alignment), "H5Pset_alignment");
 }
 
+Status SetIndividualIo(hid_t dxpl) {
+  return Check(H5Pset_dxpl_mpio_collective_opt(dxpl, H5FD_MPIO_INDIVIDUAL_IO),
+               "H5Pset_dxpl_mpio_collective_opt");
+}
+
 Status SetTransferMode(hid_t dxpl, bool collective) {
   return Check(H5Pset_dxpl_mpio(dxpl, collective ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT),
                "H5Pset_dxpl_mpio");

@@ -66,6 +66,9 @@ Status SetCollectiveMetadataWrite(hid_t fapl, bool write);
 Status SetAlignment(hid_t fapl, hsize_t threshold, hsize_t alignment);
 /// H5Pset_dxpl_mpio: collective or independent MPI-IO for a transfer.
 Status SetTransferMode(hid_t dxpl, bool collective);
+/// Collective H5Dwrite/H5Dread calls whose data moves with independent MPI-IO (each rank writes
+/// its own selection: no two-phase aggregation through other ranks).
+Status SetIndividualIo(hid_t dxpl);
 /// H5Pset_chunk.
 Status SetChunk(hid_t dcpl, std::span<const hsize_t> dims);
 /// H5Pset_filter(dcpl, filter, flags, cd_values).

@@ -139,20 +139,26 @@ class ItemWriter {
   }
 
   // The collective data writes: round r writes every rank's r-th piece of a leaf.
-  Status WriteData() {
+  // `individual[i]`: leaf i is written with independent MPI-IO under the collective call (the
+  // same on every rank).
+  Status WriteData(const std::vector<bool>& individual) {
     Status first;
     auto note = [&first](Status s) {
       if (first.ok() && !s.ok()) first = std::move(s);
     };
-    h5::Handle dxpl;
-    if (Result<h5::Handle> r = h5::CreatePropList(H5P_DATASET_XFER); r.ok()) {
-      dxpl = std::move(r).value();
-      if (parallel()) note(h5::SetTransferMode(dxpl.id(), /*collective=*/true));
-    } else {
-      note(r.status());
+    h5::Handle dxpl, dxpl_individual;
+    for (h5::Handle* h : {&dxpl, &dxpl_individual}) {
+      if (Result<h5::Handle> r = h5::CreatePropList(H5P_DATASET_XFER); r.ok()) {
+        *h = std::move(r).value();
+        if (parallel()) note(h5::SetTransferMode(h->id(), /*collective=*/true));
+      } else {
+        note(r.status());
+      }
     }
-    const hid_t dxpl_id = dxpl.valid() ? dxpl.id() : H5P_DEFAULT;
+    if (parallel() && dxpl_individual.valid()) note(h5::SetIndividualIo(dxpl_individual.id()));
     for (size_t i = 0; i < leaves_.size(); ++i) {
+      const h5::Handle& chosen = individual[i] ? dxpl_individual : dxpl;
+      const hid_t dxpl_id = chosen.valid() ? chosen.id() : H5P_DEFAULT;
       const WriteLeaf& leaf = leaves_[i];
       if (base::NumElements(leaf.global_shape) == 0) continue;  // the same on every rank
       Result<h5::Handle> space = h5::DatasetSpace(datasets_[i].id());
@@ -276,6 +282,19 @@ class ItemWriter {
 };
 
 // FNV-1a over everything that must be identical on every rank, kept non-negative.
+// True if each of this rank's pieces is one contiguous run of the C-order dataset: after the
+// first dimension where the box extends beyond one index, it spans whole dimensions.
+bool AllPiecesContiguous(const WriteLeaf& leaf) {
+  for (const WritePiece& p : leaf.pieces) {
+    size_t d = 0;
+    while (d < p.box.shape.size() && p.box.shape[d] == 1) ++d;
+    for (size_t k = d + 1; k < p.box.shape.size(); ++k) {
+      if (p.box.shape[k] != leaf.global_shape[k]) return false;
+    }
+  }
+  return true;
+}
+
 // MPI-IO reports a failed write without its cause. When the file system has less room left than
 // this rank was writing, say so: a full disk is the common cause and the one a user can act on.
 Status DiagnoseFullDisk(const Status& s, const std::filesystem::path& dir,
@@ -373,6 +392,20 @@ Result<std::vector<std::vector<nlohmann::json>>> WriteItem(const BackendContext&
   }
   CAIRN_RETURN_IF_ERROR(local);
 
+  // Two-phase collective buffering helps when ranks' selections interleave in the file; when
+  // every rank's pieces are contiguous runs of the file it only funnels all the data through a
+  // few aggregator ranks (Open MPI's OMPIO: one writer for 1 GiB from 4 ranks, measured 3x
+  // slower than each rank writing its own run). Filtered datasets need collective I/O.
+  std::vector<bool> individual(leaves.size(), false);
+  if (parallel) {
+    std::vector<int64_t> flags(leaves.size());
+    for (size_t i = 0; i < leaves.size(); ++i) {
+      flags[i] = !leaves[i].compress && AllPiecesContiguous(leaves[i]) ? 1 : 0;
+    }
+    CAIRN_RETURN_IF_ERROR(ctx.comm->AllReduceMin(flags));
+    for (size_t i = 0; i < leaves.size(); ++i) individual[i] = flags[i] == 1;
+  }
+
   ItemWriter writer(leaves, file, comm);
   Status status = writer.Open();
   if (!status.ok()) status = status.WithContext("hdf5 backend: creating " + file.string());
@@ -380,7 +413,7 @@ Result<std::vector<std::vector<nlohmann::json>>> WriteItem(const BackendContext&
   CAIRN_RETURN_IF_ERROR(status);
   status = writer.CreateDatasets();
   if (parallel) status = AgreeOnStatus(*ctx.comm, status);
-  if (status.ok()) status = writer.WriteData();
+  if (status.ok()) status = writer.WriteData(individual);
   if (!status.ok()) status = DiagnoseFullDisk(status, ctx.item_dir, leaves);
   if (parallel) status = AgreeOnStatus(*ctx.comm, status);
   if (!status.ok()) {
