@@ -46,6 +46,9 @@ struct ReadRequest {
   void* dest = nullptr;
   Box stored_box;
   const nlohmann::json* location = nullptr;
+  /// If set, called as soon as this request's bytes are in `dest` (while they are still in the
+  /// CPU caches: checksums are computed there). Backends fill a leaf's requests in order.
+  std::function<void()> on_filled;
 };
 
 /// One array leaf to read (only this rank's requests; reads are independent across ranks).

@@ -120,6 +120,7 @@ Status ReadLeafData(hid_t file_h, hid_t dapl, hid_t dxpl, const fs::path& file,
     if (s.ok() && req.box.NumElements() > 0) {
       s = ReadRequestData(ds.id(), mem_type.id(), dxpl, req);
       if (!s.ok()) s = DataLoss(file, leaf, "reading " + req.box.ToString() + ": " + s.message());
+      if (s.ok() && req.on_filled) req.on_filled();
     } else if (!s.ok()) {
       s = s.WithContext(Where(file, leaf));
     }

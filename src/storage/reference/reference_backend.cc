@@ -148,6 +148,7 @@ class ReferenceBackend final : public Backend {
           written += len;
         });
         CAIRN_RETURN_IF_ERROR(status);
+        if (req.on_filled) req.on_filled();
       }
     }
     return OkStatus();
