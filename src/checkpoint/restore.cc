@@ -245,12 +245,22 @@ Status ReadItem(Communicator& comm, const BackendContext& ctx, Backend& backend,
       }
       const int64_t row_bytes =
           unit.box.NumElements() / std::max<int64_t>(unit.box.shape[0], 1) * elem;
-      const int64_t rows_per_slab =
+      int64_t rows_per_slab =
           std::max<int64_t>(1, kHashSlabBytes / std::max<int64_t>(row_bytes, 1));
-      for (int64_t r0 = 0; r0 < unit.box.shape[0]; r0 += rows_per_slab) {
+      // Chunked (e.g. compressed) data is decoded a whole chunk at a time: slab boundaries fall
+      // on chunk boundaries so that no chunk is decoded twice.
+      if (const auto& chunk = job.stored->chunk_shape; chunk && !chunk->empty()) {
+        const int64_t c0 = std::max<int64_t>((*chunk)[0], 1);
+        rows_per_slab = (rows_per_slab + c0 - 1) / c0 * c0;
+      }
+      const int64_t g0 = unit.box.origin[0], g_end = g0 + unit.box.shape[0];
+      for (int64_t g = g0; g < g_end;) {
+        const int64_t next = std::min(g_end, (g / rows_per_slab + 1) * rows_per_slab);
+        const int64_t r0 = g - g0;
         Box slab = unit.box;
-        slab.origin[0] += r0;
-        slab.shape[0] = std::min(rows_per_slab, unit.box.shape[0] - r0);
+        slab.origin[0] = g;
+        slab.shape[0] = next - g;
+        g = next;
         auto* slab_dest = static_cast<unsigned char*>(dest) + r0 * row_bytes;
         const size_t slab_bytes = static_cast<size_t>(slab.shape[0] * row_bytes);
         requests.push_back(
