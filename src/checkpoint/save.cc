@@ -52,16 +52,17 @@ struct ItemState {
 
 Status ValidateItemName(const std::string& name) {
   if (name.empty() || name[0] == '_' || name[0] == '.' || name.find('/') != std::string::npos) {
-    return InvalidArgumentError("item name '" + name +
-                                "' must be non-empty, not start with '_' or '.', and contain no '/'");
+    return InvalidArgumentError(
+        "item name '" + name +
+        "' must be non-empty, not start with '_' or '.', and contain no '/'");
   }
   return OkStatus();
 }
 
 // Packs (and casts) the part `box` of a local piece into stored-dtype bytes. Returns a pointer
 // to the caller's memory when no copy is needed.
-const void* PreparePiece(const DistributedArray& a, const Piece& src, const Box& box,
-                         DType stored, std::vector<unsigned char>& owned) {
+const void* PreparePiece(const DistributedArray& a, const Piece& src, const Box& box, DType stored,
+                         std::vector<unsigned char>& owned) {
   const bool whole = box == src.box;
   if (whole && stored == a.dtype) return src.data;
   const size_t n = static_cast<size_t>(box.NumElements());
@@ -90,7 +91,7 @@ Status WriteItem(Communicator& comm, const BackendContext& ctx, Backend& backend
   item.compressed.assign(nleaves, false);
   item.written.resize(nleaves);
   std::vector<WriteLeaf> leaves;
-  std::vector<size_t> leaf_index;  // WriteLeaf -> descriptor index
+  std::vector<size_t> leaf_index;               // WriteLeaf -> descriptor index
   std::vector<std::vector<size_t>> plan_index;  // WriteLeaf -> my planned piece indices
   std::vector<std::unique_ptr<std::vector<unsigned char>>> owned;
   for (size_t i = 0; i < nleaves; ++i) {
@@ -98,8 +99,8 @@ Status WriteItem(Communicator& comm, const BackendContext& ctx, Backend& backend
     if (d.kind != "array") continue;
     item.plans[i] = coord::PlanWrites(item.all, i);
     const bool can_chunk = !d.global_shape.empty() && base::NumElements(d.global_shape) > 0;
-    item.chunks[i] = coord::ChooseChunkShape(d, options.array.use_compression && can_chunk,
-                                             item.plans[i]);
+    item.chunks[i] =
+        coord::ChooseChunkShape(d, options.array.use_compression && can_chunk, item.plans[i]);
     item.compressed[i] = options.array.use_compression && item.chunks[i].has_value();
     WriteLeaf w;
     w.key_path = KeyPathString(d.key_path);
@@ -146,20 +147,24 @@ Status WriteItem(Communicator& comm, const BackendContext& ctx, Backend& backend
 
 // Builds `_METADATA` of an item from every rank's checksums and locations (primary only).
 Result<ItemMetadata> AssembleMetadata(const ItemState& item, const std::vector<std::string>& all,
-                                      size_t item_index, const std::string& backend_name,
-                                      const SaveOptions& options) {
+                                      size_t item_index, const std::string& backend_name) {
   // Collect [leaf][plan piece] -> (xxh3, location) from every rank.
   std::vector<std::map<size_t, std::pair<uint64_t, json>>> merged(item.mine.size());
   for (const std::string& text : all) {
     json j = json::parse(text, nullptr, false);
     if (j.is_discarded()) return InternalError("corrupt checksum exchange");
-    for (const json& e : j.at(item_index)) {
-      uint64_t sum = 0;
-      base::ChecksumFromHex(e[2].get<std::string>(), &sum);
-      merged[e[0].get<size_t>()][e[1].get<size_t>()] = {sum, e[3]};
+    try {
+      for (const json& e : j.at(item_index)) {
+        uint64_t sum = 0;
+        base::ChecksumFromHex(e.at(2).get<std::string>(), &sum);
+        const size_t leaf = e.at(0).get<size_t>();
+        if (leaf >= merged.size()) return InternalError("corrupt checksum exchange");
+        merged[leaf][e.at(1).get<size_t>()] = {sum, e.at(3)};
+      }
+    } catch (const json::exception& e) {
+      return InternalError(std::string("corrupt checksum exchange: ") + e.what());
     }
   }
-  (void)options;
   ItemMetadata m;
   m.backend = backend_name;
   for (size_t i = 0; i < item.mine.size(); ++i) {
@@ -179,8 +184,8 @@ Result<ItemMetadata> AssembleMetadata(const ItemState& item, const std::vector<s
           return InternalError("no checksum received for piece " + item.plans[i][p].box.ToString() +
                                " of '" + KeyPathString(d.key_path) + "'");
         }
-        leaf.pieces.push_back({item.plans[i][p].box, it->second.first, item.plans[i][p].rank,
-                               it->second.second});
+        leaf.pieces.push_back(
+            {item.plans[i][p].box, it->second.first, item.plans[i][p].rank, it->second.second});
       }
     } else {
       leaf.value = *item.leaves[i];
@@ -193,8 +198,8 @@ Result<ItemMetadata> AssembleMetadata(const ItemState& item, const std::vector<s
 
 }  // namespace
 
-Status SaveItemsImpl(Communicator& comm, const CheckpointerOptions& opts,
-                     const fs::path& directory, const Items& items, const SaveOptions& options) {
+Status SaveItemsImpl(Communicator& comm, const CheckpointerOptions& opts, const fs::path& directory,
+                     const Items& items, const SaveOptions& options) {
   const int64_t init_ts = coord::NowNanos();
   const int primary = opts.multiprocessing.primary_host;
   const bool is_primary = comm.rank() == primary;
@@ -279,10 +284,11 @@ Status SaveItemsImpl(Communicator& comm, const CheckpointerOptions& opts,
     st = [&]() -> Status {
       CheckpointMetadata cm;
       for (size_t k = 0; k < state.size(); ++k) {
-        CAIRN_ASSIGN_OR_RETURN(
-            ItemMetadata m, AssembleMetadata(state[k], *gathered, k, options.backend, options));
-        CAIRN_RETURN_IF_ERROR(base::WriteFileDurably(tmp_dir / state[k].name / coord::kItemMetadataFile,
-                                                     format::EncodeItemMetadata(m), mode));
+        CAIRN_ASSIGN_OR_RETURN(ItemMetadata m,
+                               AssembleMetadata(state[k], *gathered, k, options.backend));
+        CAIRN_RETURN_IF_ERROR(
+            base::WriteFileDurably(tmp_dir / state[k].name / coord::kItemMetadataFile,
+                                   format::EncodeItemMetadata(m), mode));
         cm.item_handlers[state[k].name] = kTreeHandlerName;
       }
       cm.metrics = options.metrics;
