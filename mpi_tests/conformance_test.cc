@@ -35,23 +35,19 @@ struct Held {
   std::vector<unsigned char> buf;
   DistributedArray array;
 };
-Held RowHeld(DType dtype, const Shape& shape, int rank, int size, bool fill = true) {
+Held HeldBox(DType dtype, const Shape& shape, const Box& b, bool fill) {
   Held h;
-  Box b = RowBlock(shape, rank, size);
   h.buf = MakeBuffer(dtype, shape, b, fill);
   h.array.dtype = dtype;
   h.array.global_shape = shape;
   h.array.pieces.push_back({b, h.buf.data()});
   return h;
 }
+Held RowHeld(DType dtype, const Shape& shape, int rank, int size, bool fill = true) {
+  return HeldBox(dtype, shape, RowBlock(shape, rank, size), fill);
+}
 Held ColHeld(DType dtype, const Shape& shape, int rank, int size) {
-  Held h;
-  Box b = ColBlock(shape, rank, size);
-  h.buf = MakeBuffer(dtype, shape, b, false);
-  h.array.dtype = dtype;
-  h.array.global_shape = shape;
-  h.array.pieces.push_back({b, h.buf.data()});
-  return h;
+  return HeldBox(dtype, shape, ColBlock(shape, rank, size), /*fill=*/false);
 }
 void ExpectPattern(const Held& h) {
   const auto& p = h.array.pieces[0];

@@ -33,6 +33,12 @@ int64_t NumElements(const Shape& shape) {
   return n;
 }
 
+std::string ShapeString(const Shape& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
 Box WholeBox(const Shape& shape) { return Box{std::vector<int64_t>(shape.size(), 0), shape}; }
 
 bool WithinShape(const Box& box, const Shape& shape) {

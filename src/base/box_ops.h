@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "cairn/array.h"
@@ -19,6 +20,8 @@ std::optional<Box> Intersect(const Box& a, const Box& b);
 bool Contains(const Box& outer, const Box& inner);
 /// `a` minus `b`: disjoint boxes covering exactly the elements of `a` not in `b` (at most 2*rank).
 std::vector<Box> Subtract(const Box& a, const Box& b);
+/// "[13, 11]" ("[]" for 0-d), for messages.
+std::string ShapeString(const Shape& shape);
 /// The whole-array box of a shape.
 Box WholeBox(const Shape& shape);
 /// True if `box` lies within [0, shape).

@@ -18,28 +18,39 @@ std::string ErrnoMessage(int err) {
 
 StatusCode ErrnoToCode(int err) {
   switch (err) {
-    case ENOENT: case ENOTDIR: return StatusCode::kNotFound;
-    case ENOSPC: case EDQUOT: case ENOMEM: return StatusCode::kResourceExhausted;
-    case EACCES: case EPERM: case EROFS: return StatusCode::kPermissionDenied;
-    case EEXIST: case ENOTEMPTY: return StatusCode::kAlreadyExists;
-    default: return StatusCode::kInternal;
+    case ENOENT:
+    case ENOTDIR:
+      return StatusCode::kNotFound;
+    case ENOSPC:
+    case EDQUOT:
+    case ENOMEM:
+      return StatusCode::kResourceExhausted;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return StatusCode::kPermissionDenied;
+    case EEXIST:
+    case ENOTEMPTY:
+      return StatusCode::kAlreadyExists;
+    default:
+      return StatusCode::kInternal;
   }
 }
 
-static Status ErrnoStatus(int err, const std::string& what, const std::filesystem::path& p) {
+Status ErrnoError(int err, const std::string& what, const std::filesystem::path& p) {
   return Status(ErrnoToCode(err), what + " '" + p.string() + "': " + ErrnoMessage(err));
 }
 
 Status FsyncPath(const std::filesystem::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "cannot open for fsync", path);
+  if (fd < 0) return ErrnoError(errno, "cannot open for fsync", path);
   int rc = ::fsync(fd);
   int err = errno;
   ::close(fd);
   // Some filesystems refuse fsync on directories (EINVAL); that is not a durability loss we
   // can do anything about.
   if (rc != 0 && !(err == EINVAL && std::filesystem::is_directory(path))) {
-    return ErrnoStatus(err, "fsync failed for", path);
+    return ErrnoError(err, "fsync failed for", path);
   }
   return OkStatus();
 }
@@ -47,7 +58,7 @@ Status FsyncPath(const std::filesystem::path& path) {
 Status WriteFileDurably(const std::filesystem::path& path, std::string_view contents,
                         std::optional<uint32_t> mode) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) return ErrnoStatus(errno, "cannot create", path);
+  if (fd < 0) return ErrnoError(errno, "cannot create", path);
   size_t done = 0;
   while (done < contents.size()) {
     ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
@@ -55,27 +66,27 @@ Status WriteFileDurably(const std::filesystem::path& path, std::string_view cont
       if (errno == EINTR) continue;
       int err = errno;
       ::close(fd);
-      return ErrnoStatus(err, "cannot write", path);
+      return ErrnoError(err, "cannot write", path);
     }
     done += static_cast<size_t>(n);
   }
   if (mode && ::fchmod(fd, *mode) != 0) {
     int err = errno;
     ::close(fd);
-    return ErrnoStatus(err, "cannot chmod", path);
+    return ErrnoError(err, "cannot chmod", path);
   }
   if (::fsync(fd) != 0) {
     int err = errno;
     ::close(fd);
-    return ErrnoStatus(err, "fsync failed for", path);
+    return ErrnoError(err, "fsync failed for", path);
   }
-  if (::close(fd) != 0) return ErrnoStatus(errno, "cannot close", path);
+  if (::close(fd) != 0) return ErrnoError(errno, "cannot close", path);
   return OkStatus();
 }
 
 Result<std::string> ReadFile(const std::filesystem::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "cannot open", path);
+  if (fd < 0) return ErrnoError(errno, "cannot open", path);
   std::string out;
   char buf[1 << 16];
   while (true) {
@@ -101,10 +112,10 @@ Status CreateDirectories(const std::filesystem::path& path, std::optional<uint32
   }
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
     if (::mkdir(it->c_str(), 0777) != 0 && errno != EEXIST) {
-      return ErrnoStatus(errno, "cannot create directory", *it);
+      return ErrnoError(errno, "cannot create directory", *it);
     }
     if (mode && ::chmod(it->c_str(), *mode) != 0) {
-      return ErrnoStatus(errno, "cannot chmod", *it);
+      return ErrnoError(errno, "cannot chmod", *it);
     }
   }
   if (!std::filesystem::is_directory(path)) {

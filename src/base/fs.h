@@ -20,6 +20,8 @@ Status WriteFileDurably(const std::filesystem::path& path, std::string_view cont
 Result<std::string> ReadFile(const std::filesystem::path& path);
 /// mkdir -p with `mode` applied to the directories it creates.
 Status CreateDirectories(const std::filesystem::path& path, std::optional<uint32_t> mode);
+/// Status for a failed system call: code from ErrnoToCode, message "<what> '<path>': <errno text>".
+Status ErrnoError(int err, const std::string& what, const std::filesystem::path& path);
 /// Message for an errno value: "No space left on device (ENOSPC)".
 std::string ErrnoMessage(int err);
 /// Maps errno to a StatusCode (ENOENT -> NotFound, ENOSPC -> ResourceExhausted, EACCES ->

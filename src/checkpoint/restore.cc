@@ -41,7 +41,7 @@ struct ValueJob {
   Leaf* target = nullptr;
 };
 
-std::string ShapeString(const Shape& s) { return Box{Shape(s.size(), 0), s}.ToString(); }
+using base::ShapeString;
 
 std::string JoinKeys(const std::vector<std::string>& keys) {
   std::string out;

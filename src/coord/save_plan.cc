@@ -38,7 +38,7 @@ LeafDescriptor FromJson(const json& j) {
   return d;
 }
 
-std::string ShapeString(const Shape& s) { return Box{Shape(s.size(), 0), s}.ToString(); }
+using base::ShapeString;
 
 // Metadata is JSON, which holds only UTF-8 text.
 bool SerializableAsJson(const json& j) {

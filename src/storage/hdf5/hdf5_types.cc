@@ -105,12 +105,6 @@ std::vector<hsize_t> ToHsize(const std::vector<int64_t>& v) {
   return std::vector<hsize_t>(v.begin(), v.end());
 }
 
-std::string ShapeString(const std::vector<int64_t>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-  return s + "]";
-}
-
 std::string DatasetPath(const std::vector<std::string>& segments) {
   std::string path;
   for (size_t i = 0; i < segments.size(); ++i) path += (i ? "/" : "") + segments[i];

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "base/box_ops.h"
 #include "cairn/array.h"
 #include "cairn/dtype.h"
 #include "storage/hdf5/h5_util.h"
@@ -29,8 +30,7 @@ Status WriteLeafAttributes(hid_t dataset, DType dtype, const Shape& global_shape
 
 /// Shape or box extents as hsize_t.
 std::vector<hsize_t> ToHsize(const std::vector<int64_t>& v);
-/// "[2, 3]".
-std::string ShapeString(const std::vector<int64_t>& v);
+using base::ShapeString;
 /// The dataset path of a leaf relative to the file root ("params/dense/kernel").
 std::string DatasetPath(const std::vector<std::string>& segments);
 /// InvalidArgument unless there is at least one segment and every segment is a usable HDF5 link

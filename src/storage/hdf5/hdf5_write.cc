@@ -341,8 +341,7 @@ int64_t LeavesHash(std::span<const WriteLeaf> leaves) {
 Status ApplyMode(const fs::path& file, uint32_t mode) {
   if (::chmod(file.c_str(), static_cast<mode_t>(mode)) != 0) {
     const int err = errno;
-    return Status(base::ErrnoToCode(err),
-                  "chmod " + file.string() + ": " + base::ErrnoMessage(err));
+    return base::ErrnoError(err, "cannot chmod", file);
   }
   return OkStatus();
 }

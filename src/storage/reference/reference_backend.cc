@@ -39,8 +39,7 @@ Status WriteAll(int fd, const void* data, size_t n, const std::filesystem::path&
     if (w < 0) {
       if (errno == EINTR) continue;
       int err = errno;
-      return Status(base::ErrnoToCode(err),
-                    "cannot write '" + path.string() + "': " + base::ErrnoMessage(err));
+      return base::ErrnoError(err, "cannot write", path);
     }
     p += w;
     n -= static_cast<size_t>(w);
@@ -66,8 +65,7 @@ class ReferenceBackend final : public Backend {
     Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
     if (fd.get() < 0) {
       int err = errno;
-      return Status(base::ErrnoToCode(err),
-                    "cannot create '" + path.string() + "': " + base::ErrnoMessage(err));
+      return base::ErrnoError(err, "cannot create", path);
     }
     int64_t offset = 0;
     for (size_t i = 0; i < leaves.size(); ++i) {
@@ -83,8 +81,7 @@ class ReferenceBackend final : public Backend {
     if (ctx.file_mode) ::fchmod(fd.get(), *ctx.file_mode);
     if (::fsync(fd.get()) != 0) {
       int err = errno;
-      return Status(base::ErrnoToCode(err),
-                    "fsync failed for '" + path.string() + "': " + base::ErrnoMessage(err));
+      return base::ErrnoError(err, "fsync failed for", path);
     }
     return locations;
   }
