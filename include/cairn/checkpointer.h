@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cairn/communicator.h"
+#include "cairn/handler.h"
 #include "cairn/metadata.h"
 #include "cairn/options.h"
 #include "cairn/tree.h"
@@ -19,6 +20,8 @@ namespace cairn {
 struct CheckpointerOptions {
   MultiprocessingOptions multiprocessing;
   FileOptions file;
+  /// Which handlers save and restore argument structs. Default: the global registry.
+  CheckpointablesOptions checkpointables;
 };
 
 /// Items of a checkpoint, by name. A single unnamed tree is the item "default".
@@ -40,6 +43,20 @@ class Checkpointer {
   /// Saves several named items (a subdirectory each).
   Status SaveItems(const std::filesystem::path& directory, const Items& items,
                    const SaveOptions& options = {});
+
+  /// Saves items through their handlers: `args` is a Composite (one item per name) or a single
+  /// argument struct (item "default"), e.g. `StandardSave{tree}`, `JsonSave{j}`. NotFound if no
+  /// handler is registered for an argument type; otherwise as Save above.
+  Status Save(const std::filesystem::path& directory, const CheckpointArgs& args,
+              const SaveOptions& options = {});
+  /// Restores items through their handlers: `args` is a Composite or a single restore argument
+  /// struct (item "default"), e.g. `StandardRestore{&tree}`. NotFound for a missing item (listing
+  /// the items the checkpoint has); FailedPrecondition if the item was saved by an incompatible
+  /// handler.
+  Status Restore(const std::filesystem::path& directory, const CheckpointArgs& args,
+                 const RestoreOptions& options = {});
+  /// Every item's metadata (dtypes and shapes, no array data), read on this rank only.
+  Result<std::map<std::string, Tree>> ItemMetadata(const std::filesystem::path& directory) const;
 
   /// Restores item "default" into `target`: array leaves are filled piece by piece (any
   /// decomposition), scalar/string/JSON leaves are replaced by the stored values.

@@ -1,21 +1,64 @@
 #pragma once
-// The save and restore procedures behind Checkpointer (internal).
+// The save and restore procedures behind Checkpointer, the handlers and the manager (internal).
 
 #include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "cairn/checkpointer.h"
+#include "cairn/handler.h"
 
 namespace cairn::checkpoint {
 
-Status SaveItemsImpl(Communicator& comm, const CheckpointerOptions& opts,
-                     const std::filesystem::path& directory, const Items& items,
-                     const SaveOptions& options);
-
-Result<RestoreReport> RestoreItemsImpl(Communicator& comm, const CheckpointerOptions& opts,
-                                       const std::filesystem::path& directory, Items& targets,
-                                       const RestoreOptions& options);
-
 /// The name stored in `_CHECKPOINT_METADATA.item_handlers` for tree items.
 inline constexpr char kTreeHandlerName[] = "cairn.PyTreeHandler";
+
+/// InvalidArgument unless `name` can name an item directory.
+Status ValidateItemName(const std::string& name);
+
+/// One item of a step: its name, the handler that saves it and the handler's arguments.
+struct StepItem {
+  std::string name;
+  std::shared_ptr<CheckpointHandler> handler;
+  const CheckpointArgs* args = nullptr;
+};
+
+/// Collective. Saves a step atomically: the primary creates `<directory>.cairn-tmp-<id>/` with
+/// one subdirectory per item, every handler writes its item, the primary writes
+/// `_CHECKPOINT_METADATA` (item handlers, options.metrics, options.custom_metadata, timestamps)
+/// and commits. The same Status on every rank.
+Status SaveStep(Communicator& comm, const CheckpointerOptions& opts,
+                const std::filesystem::path& directory, const std::vector<StepItem>& items,
+                const SaveOptions& options);
+
+/// Collective. Writes `tree` into the existing directory `item_dir` (data and `_METADATA`).
+/// `label` names the item in errors.
+Status SaveTreeItem(const HandlerContext& ctx, const std::filesystem::path& item_dir,
+                    const std::string& label, const Tree& tree, const SaveOptions& options);
+
+/// One tree item to restore: its directory, its name in messages and its target.
+struct TreeTarget {
+  std::filesystem::path item_dir;
+  std::string label;
+  Tree* tree = nullptr;
+};
+
+/// Collective. Restores tree items (each directory holds a `_METADATA`).
+Result<RestoreReport> RestoreTreeItems(Communicator& comm, int primary,
+                                       const std::vector<TreeTarget>& targets,
+                                       const RestoreOptions& options);
+
+/// Internal argument types: a tree by reference (Checkpointer::SaveItems / RestoreItems).
+struct TreeSaveRef {
+  const Tree* item = nullptr;
+};
+struct TreeRestoreRef {
+  Tree* item = nullptr;
+  RestoreReport* report = nullptr;
+};
+
+/// The handler that saves and restores trees (for Checkpointer::SaveItems/RestoreItems).
+std::shared_ptr<CheckpointHandler> TreeHandler();
 
 }  // namespace cairn::checkpoint

@@ -322,21 +322,20 @@ Status AssignValue(const ValueJob& job) {
 
 }  // namespace
 
-Result<RestoreReport> RestoreItemsImpl(Communicator& comm, const CheckpointerOptions& opts,
-                                       const fs::path& directory, Items& targets,
+Result<RestoreReport> RestoreTreeItems(Communicator& comm, int primary,
+                                       const std::vector<TreeTarget>& targets,
                                        const RestoreOptions& options) {
-  const int primary = opts.multiprocessing.primary_host;
   // Phase 0: every rank must ask for the same items (each item is a collective read).
   {
     std::string names;
-    for (const auto& [name, tree] : targets) names += name + "\n";
+    for (const TreeTarget& t : targets) names += t.item_dir.string() + "\n";
     auto all = comm.AllGather(names);
     Status st = all.status();
     if (st.ok()) {
       for (size_t r = 0; r < all->size(); ++r) {
         if ((*all)[r] != (*all)[0]) {
           st = InvalidArgumentError("ranks restore different items: rank " + std::to_string(r) +
-                                    " asks for a different set of item names than rank 0");
+                                    " asks for a different set of items than rank 0");
           break;
         }
       }
@@ -348,21 +347,14 @@ Result<RestoreReport> RestoreItemsImpl(Communicator& comm, const CheckpointerOpt
   if (comm.rank() == primary) {
     Status st = [&]() -> Status {
       if (targets.empty()) return InvalidArgumentError("nothing to restore: no items");
-      CAIRN_RETURN_IF_ERROR(coord::CheckCommitted(directory));
       // Raw texts, length-prefixed in target order: a corrupt file may hold any bytes, which
       // must reach the decoder (and its DataLoss error) unchanged.
-      for (const auto& [name, tree] : targets) {
-        const fs::path path = directory / name / coord::kItemMetadataFile;
+      for (const TreeTarget& t : targets) {
+        const fs::path path = t.item_dir / coord::kItemMetadataFile;
         std::error_code ec;
         if (!fs::exists(path, ec)) {
-          std::vector<std::string> names;
-          for (const auto& e : fs::directory_iterator(directory, ec)) {
-            if (fs::exists(e.path() / coord::kItemMetadataFile, ec)) {
-              names.push_back(e.path().filename().string());
-            }
-          }
-          return NotFoundError("checkpoint '" + directory.string() + "' has no item '" + name +
-                               "' (it has: " + JoinKeys(names) + ")");
+          return NotFoundError("item '" + t.label + "' has no tree metadata '" + path.string() +
+                               "' (not a tree item, or an incomplete checkpoint)");
         }
         CAIRN_ASSIGN_OR_RETURN(std::string text, base::ReadFile(path));
         payload += std::to_string(text.size()) + "\n" + text;
@@ -377,25 +369,26 @@ Result<RestoreReport> RestoreItemsImpl(Communicator& comm, const CheckpointerOpt
   CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, comm.Broadcast(payload, primary)));
 
   // Phase 2 (local): decode, match, plan.
-  std::map<std::string, ItemMetadata> metas;
-  std::map<std::string, std::vector<ArrayJob>> arrays;
+  std::vector<ItemMetadata> metas(targets.size());
+  std::vector<std::vector<ArrayJob>> arrays(targets.size());
   std::vector<ValueJob> values;
   RestoreReport report;
   Status st = [&]() -> Status {
     size_t pos = 0;
-    for (auto& [name, tree] : targets) {
-      const std::string source = (directory / name / coord::kItemMetadataFile).string();
+    for (size_t k = 0; k < targets.size(); ++k) {
+      const TreeTarget& t = targets[k];
+      const std::string source = (t.item_dir / coord::kItemMetadataFile).string();
       const size_t eol = payload.find('\n', pos);
       if (eol == std::string::npos)
-        return InternalError("metadata of item '" + name + "' was not broadcast");
+        return InternalError("metadata of item '" + t.label + "' was not broadcast");
       const size_t len = std::stoull(payload.substr(pos, eol - pos));
       if (eol + 1 + len > payload.size()) return InternalError("truncated metadata broadcast");
       const std::string_view text(payload.data() + eol + 1, len);
       pos = eol + 1 + len;
-      CAIRN_ASSIGN_OR_RETURN(metas[name], format::DecodeItemMetadata(text, source));
-      CAIRN_RETURN_IF_ERROR(
-          MatchItem(name, directory, metas[name], tree, options, arrays[name], values, report));
-      for (ArrayJob& job : arrays[name]) {
+      CAIRN_ASSIGN_OR_RETURN(metas[k], format::DecodeItemMetadata(text, source));
+      CAIRN_RETURN_IF_ERROR(MatchItem(t.label, t.item_dir.parent_path(), metas[k], *t.tree,
+                                      options, arrays[k], values, report));
+      for (ArrayJob& job : arrays[k]) {
         CAIRN_ASSIGN_OR_RETURN(job.plan, coord::PlanLeafReads(*job.stored, *job.target, options));
       }
     }
@@ -404,13 +397,14 @@ Result<RestoreReport> RestoreItemsImpl(Communicator& comm, const CheckpointerOpt
   CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, st));
 
   // Phase 3: read arrays, item by item (collective per item).
-  for (auto& [name, jobs] : arrays) {
-    auto backend = MakeBackend(metas[name].backend);
+  for (size_t k = 0; k < targets.size(); ++k) {
+    auto backend = MakeBackend(metas[k].backend);
     st = backend.status();
     CAIRN_RETURN_IF_ERROR(AgreeOnStatus(
-        comm, st.WithContext("checkpoint '" + directory.string() + "' item '" + name + "'")));
-    BackendContext ctx{&comm, directory / name, primary, std::nullopt};
-    st = ReadItem(comm, ctx, **backend, jobs);
+        comm, st.WithContext("checkpoint '" + targets[k].item_dir.parent_path().string() +
+                             "' item '" + targets[k].label + "'")));
+    BackendContext ctx{&comm, targets[k].item_dir, primary, std::nullopt};
+    st = ReadItem(comm, ctx, **backend, arrays[k]);
     CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, st));
   }
 

@@ -50,6 +50,8 @@ struct ItemState {
   std::vector<std::map<size_t, std::pair<uint64_t, json>>> written;
 };
 
+}  // namespace
+
 Status ValidateItemName(const std::string& name) {
   if (name.empty() || name[0] == '_' || name[0] == '.' || name.find('/') != std::string::npos) {
     return InvalidArgumentError(
@@ -58,6 +60,8 @@ Status ValidateItemName(const std::string& name) {
   }
   return OkStatus();
 }
+
+namespace {
 
 // Packs (and casts) the part `box` of a local piece into stored-dtype bytes. Returns a pointer
 // to the caller's memory when no copy is needed.
@@ -198,54 +202,100 @@ Result<ItemMetadata> AssembleMetadata(const ItemState& item, const std::vector<s
 
 }  // namespace
 
-Status SaveItemsImpl(Communicator& comm, const CheckpointerOptions& opts, const fs::path& directory,
-                     const Items& items, const SaveOptions& options) {
-  const int64_t init_ts = coord::NowNanos();
-  const int primary = opts.multiprocessing.primary_host;
+Status SaveTreeItem(const HandlerContext& hctx, const fs::path& item_dir, const std::string& label,
+                    const Tree& tree, const SaveOptions& options) {
+  Communicator& comm = *hctx.comm;
+  const int primary = hctx.primary_host;
   const bool is_primary = comm.rank() == primary;
-  const auto mode = opts.file.path_permission_mode;
+  const auto mode = hctx.path_permission_mode;
   PhaseTimer timer;
 
   // Phase 1 (local): validate and describe.
-  std::vector<ItemState> state;
+  ItemState item;
+  item.name = label;
   std::unique_ptr<Backend> backend;
   Status st = [&]() -> Status {
-    if (items.empty()) return InvalidArgumentError("nothing to save: no items");
-    if (directory.empty()) return InvalidArgumentError("empty checkpoint directory path");
     if (options.array.compression_level < -131072 || options.array.compression_level > 22) {
       return InvalidArgumentError("compression_level " +
                                   std::to_string(options.array.compression_level) +
                                   " is outside zstd's range [-131072, 22]");
     }
     CAIRN_ASSIGN_OR_RETURN(backend, MakeBackend(options.backend));
-    for (const auto& [name, tree] : items) {
-      CAIRN_RETURN_IF_ERROR(ValidateItemName(name));
-      ItemState item;
-      item.name = name;
-      tree.ForEachLeaf([&](const KeyPath&, const Leaf& leaf) { item.leaves.push_back(&leaf); });
-      CAIRN_ASSIGN_OR_RETURN(item.mine, coord::DescribeTree(tree, options.array));
-      state.push_back(std::move(item));
+    tree.ForEachLeaf([&](const KeyPath&, const Leaf& leaf) { item.leaves.push_back(&leaf); });
+    CAIRN_ASSIGN_OR_RETURN(item.mine, coord::DescribeTree(tree, options.array));
+    return OkStatus();
+  }();
+  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, st.WithContext("item '" + label + "'")));
+  timer.Mark("validate_secs");
+
+  // Phase 2: gather descriptors (identical checks on every rank).
+  {
+    auto all = coord::GatherDescriptors(comm, item.mine);
+    CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, all.status().WithContext("item '" + label + "'")));
+    item.all = std::move(all).value();
+  }
+  timer.Mark("gather_secs");
+
+  // Phase 3: write.
+  BackendContext ctx{&comm, item_dir, primary, mode};
+  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, WriteItem(comm, ctx, *backend, options, item, timer)));
+
+  // Phase 4: checksums and locations to the primary, which writes `_METADATA`.
+  json entries = json::array();
+  for (size_t i = 0; i < item.written.size(); ++i) {
+    for (const auto& [p, sum_loc] : item.written[i]) {
+      entries.push_back({i, p, base::ChecksumToHex(sum_loc.first), sum_loc.second});
+    }
+  }
+  json mine = json::array({std::move(entries)});
+  auto gathered = comm.AllGather(mine.dump());
+  timer.Mark("exchange_checksums_secs");
+  st = gathered.status();
+  if (st.ok() && is_primary) {
+    st = [&]() -> Status {
+      CAIRN_ASSIGN_OR_RETURN(ItemMetadata m, AssembleMetadata(item, *gathered, 0, options.backend));
+      return base::WriteFileDurably(item_dir / coord::kItemMetadataFile,
+                                    format::EncodeItemMetadata(m), mode);
+    }();
+  }
+  timer.Mark("write_metadata_secs");
+  if (hctx.performance_metrics != nullptr) {
+    for (const auto& [phase, secs] : timer.metrics().items()) {
+      (*hctx.performance_metrics)[phase] =
+          hctx.performance_metrics->value(phase, 0.0) + secs.get<double>();
+    }
+  }
+  return AgreeOnStatus(comm, st);
+}
+
+Status SaveStep(Communicator& comm, const CheckpointerOptions& opts, const fs::path& directory,
+                const std::vector<StepItem>& items, const SaveOptions& options) {
+  const int64_t init_ts = coord::NowNanos();
+  const int primary = opts.multiprocessing.primary_host;
+  const bool is_primary = comm.rank() == primary;
+  const auto mode = opts.file.path_permission_mode;
+  json perf = json::object();
+  PhaseTimer timer;
+
+  // Phase 1 (local): the step's own arguments.
+  Status st = [&]() -> Status {
+    if (items.empty()) return InvalidArgumentError("nothing to save: no items");
+    if (directory.empty()) return InvalidArgumentError("empty checkpoint directory path");
+    for (const StepItem& item : items) {
+      CAIRN_RETURN_IF_ERROR(ValidateItemName(item.name));
+      if (item.handler == nullptr || item.args == nullptr) {
+        return InternalError("item '" + item.name + "' has no handler");
+      }
     }
     return OkStatus();
   }();
   CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, st));
-  timer.Mark("validate_secs");
 
-  // Phase 2: gather descriptors (identical checks on every rank).
-  for (ItemState& item : state) {
-    auto all = coord::GatherDescriptors(comm, item.mine);
-    st = AgreeOnStatus(comm, all.status().WithContext("item '" + item.name + "'"));
-    CAIRN_RETURN_IF_ERROR(st);
-    item.all = std::move(all).value();
-  }
-
-  timer.Mark("gather_secs");
-
-  // Phase 3: the primary creates the temporary directory.
+  // Phase 2: the primary creates the temporary directory.
   std::string tmp;
   if (is_primary) {
     std::vector<std::string> names;
-    for (const auto& item : state) names.push_back(item.name);
+    for (const auto& item : items) names.push_back(item.name);
     auto created = coord::CreateTemporaryCheckpoint(directory, names, mode);
     st = created.status();
     if (created.ok()) tmp = created->string();
@@ -259,41 +309,27 @@ Status SaveItemsImpl(Communicator& comm, const CheckpointerOptions& opts, const 
     return s;
   };
 
-  // Phase 4: write every item.
-  for (ItemState& item : state) {
-    BackendContext ctx{&comm, tmp_dir / item.name, primary, mode};
-    st = AgreeOnStatus(comm, WriteItem(comm, ctx, *backend, options, item, timer));
+  // Phase 3: every item through its handler (each call is collective and agreed).
+  HandlerContext hctx{&comm, primary, mode, &options, nullptr, &perf};
+  for (const StepItem& item : items) {
+    st = item.handler->Save(hctx, tmp_dir / item.name, *item.args);
+    // Handlers agree on their outcome; agreeing again costs one allreduce and guards against a
+    // user handler that forgot to.
+    st = AgreeOnStatus(comm, st.WithContext("item '" + item.name + "' (" +
+                                            item.handler->TypeName() + ")"));
     if (!st.ok()) return fail(st);
   }
+  timer.Mark("items_secs");
 
-  // Phase 5: checksums and locations to the primary; metadata; commit.
-  json mine = json::array();
-  for (const ItemState& item : state) {
-    json entries = json::array();
-    for (size_t i = 0; i < item.written.size(); ++i) {
-      for (const auto& [p, sum_loc] : item.written[i]) {
-        entries.push_back({i, p, base::ChecksumToHex(sum_loc.first), sum_loc.second});
-      }
-    }
-    mine.push_back(std::move(entries));
-  }
-  auto gathered = comm.AllGather(mine.dump());
-  timer.Mark("exchange_checksums_secs");
-  st = gathered.status();
-  if (st.ok() && is_primary) {
+  // Phase 4: step metadata and commit.
+  if (is_primary) {
     st = [&]() -> Status {
       CheckpointMetadata cm;
-      for (size_t k = 0; k < state.size(); ++k) {
-        CAIRN_ASSIGN_OR_RETURN(ItemMetadata m,
-                               AssembleMetadata(state[k], *gathered, k, options.backend));
-        CAIRN_RETURN_IF_ERROR(
-            base::WriteFileDurably(tmp_dir / state[k].name / coord::kItemMetadataFile,
-                                   format::EncodeItemMetadata(m), mode));
-        cm.item_handlers[state[k].name] = kTreeHandlerName;
-      }
+      for (const StepItem& item : items) cm.item_handlers[item.name] = item.handler->TypeName();
       cm.metrics = options.metrics;
-      timer.Mark("write_metadata_secs");
-      cm.performance_metrics = timer.metrics();
+      cm.performance_metrics = perf;
+      cm.performance_metrics["create_directory_secs"] =
+          timer.metrics().value("create_directory_secs", 0.0);
       cm.custom_metadata = options.custom_metadata;
       cm.init_timestamp_nsecs = init_ts;
       cm.commit_timestamp_nsecs = coord::NowNanos();
