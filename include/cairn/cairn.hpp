@@ -1,11 +1,17 @@
 #pragma once
 /// Umbrella header for the C++ API.
+#include "cairn/args.h"
 #include "cairn/array.h"
 #include "cairn/backend.h"
+#include "cairn/checkpoint_manager.h"
 #include "cairn/checkpointer.h"
 #include "cairn/communicator.h"
 #include "cairn/dtype.h"
+#include "cairn/handler.h"
 #include "cairn/metadata.h"
 #include "cairn/options.h"
+#include "cairn/preemption.h"
+#include "cairn/preservation_policy.h"
+#include "cairn/save_decision_policy.h"
 #include "cairn/status.h"
 #include "cairn/tree.h"

@@ -1,0 +1,459 @@
+// CheckpointManager: save decisions, preservation, discovery and restore of numbered steps.
+// Every decision that ranks must share is taken on the primary rank and broadcast, so that all
+// ranks act alike even when their clocks or views of the file system differ.
+#include "cairn/checkpoint_manager.h"
+
+#include <algorithm>
+
+#include "base/fs.h"
+#include "checkpoint/impl.h"
+#include "checkpoint/step.h"
+#include "coord/commit.h"
+#include "manager/step_store.h"
+
+namespace cairn {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::chrono::system_clock::time_point FromNanos(int64_t ns) {
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::nanoseconds(ns)));
+}
+
+std::vector<PolicyCheckpointInfo> PolicyInfos(const std::vector<CheckpointManager::StepInfo>& s) {
+  std::vector<PolicyCheckpointInfo> out;
+  for (const auto& i : s) out.push_back({i.step, FromNanos(i.commit_timestamp_nsecs), i.metrics});
+  return out;
+}
+
+manager::StepNameFormat NameFormat(const CheckpointManagerOptions& o) {
+  return {o.step_prefix, o.step_format_fixed_length};
+}
+
+// The manager's own option checks (policies validate themselves).
+Status ValidateOptions(const CheckpointManagerOptions& o, int comm_size) {
+  auto bad = [](const std::string& field, const std::string& why) {
+    return InvalidArgumentError("CheckpointManagerOptions." + field + " " + why);
+  };
+  if (o.best_mode != "max" && o.best_mode != "min") {
+    return bad("best_mode", "must be \"max\" or \"min\", got \"" + o.best_mode + "\"");
+  }
+  if (o.max_to_keep && *o.max_to_keep < 0) return bad("max_to_keep", "must be >= 0");
+  if (o.save_interval_steps < 0) return bad("save_interval_steps", "must be >= 0");
+  if (o.keep_period && *o.keep_period <= 0) return bad("keep_period", "must be > 0");
+  if (o.step_format_fixed_length && *o.step_format_fixed_length <= 0) {
+    return bad("step_format_fixed_length", "must be > 0");
+  }
+  if (o.step_prefix && (o.step_prefix->empty() || o.step_prefix->find('/') != std::string::npos)) {
+    return bad("step_prefix", "must be non-empty and contain no '/'");
+  }
+  if (o.deletion_options.todelete_subdir) {
+    const std::string& sub = *o.deletion_options.todelete_subdir;
+    if (sub.empty() || sub.find('/') != std::string::npos || sub == "." || sub == ".." ||
+        manager::ParseStepName(NameFormat(o), sub)) {
+      return bad("deletion_options.todelete_subdir",
+                 "must be a plain directory name that is not a step name, got '" + sub + "'");
+    }
+  }
+  const int primary = o.multiprocessing_options.primary_host;
+  if (primary < 0 || primary >= comm_size) {
+    return bad("multiprocessing_options.primary_host",
+               std::to_string(primary) + " is not a rank of the communicator (size " +
+                   std::to_string(comm_size) + ")");
+  }
+  if (o.enable_async_checkpointing) {
+    return UnimplementedError(
+        "CheckpointManagerOptions.enable_async_checkpointing: asynchronous saving is not "
+        "implemented yet; set it to false");
+  }
+  if (o.save_decision_policy) {
+    CAIRN_RETURN_IF_ERROR(o.save_decision_policy->Validate().WithContext("save_decision_policy"));
+  }
+  if (o.preservation_policy) {
+    CAIRN_RETURN_IF_ERROR(o.preservation_policy->Validate().WithContext("preservation_policy"));
+  }
+  return OkStatus();
+}
+
+// Orbax `should_save_fn` as a policy.
+class ShouldSaveFnPolicy final : public SaveDecisionPolicy {
+ public:
+  explicit ShouldSaveFnPolicy(std::function<bool(int64_t, std::optional<int64_t>)> fn)
+      : fn_(std::move(fn)) {}
+  bool ShouldSave(const PolicyCheckpointInfo& step,
+                  const std::vector<PolicyCheckpointInfo>& previous,
+                  const DecisionContext&) const override {
+    return fn_(step.step, previous.empty() ? std::nullopt
+                                           : std::optional<int64_t>(previous.back().step));
+  }
+
+ private:
+  std::function<bool(int64_t, std::optional<int64_t>)> fn_;
+};
+
+std::shared_ptr<const SaveDecisionPolicy> DefaultSavePolicy(const CheckpointManagerOptions& o) {
+  if (o.save_decision_policy) return o.save_decision_policy;
+  std::vector<std::shared_ptr<const SaveDecisionPolicy>> any;
+  if (o.should_save_fn) {
+    any.push_back(std::make_shared<ShouldSaveFnPolicy>(o.should_save_fn));
+    any.push_back(std::make_shared<PreemptionCheckpointingPolicy>());
+  } else {
+    if (o.save_interval_steps > 0) {
+      any.push_back(std::make_shared<FixedIntervalPolicy>(o.save_interval_steps));
+    }
+    if (!o.save_on_steps.empty()) {
+      any.push_back(std::make_shared<SpecificStepsPolicy>(
+          std::vector<int64_t>(o.save_on_steps.begin(), o.save_on_steps.end())));
+    }
+    any.push_back(std::make_shared<PreemptionCheckpointingPolicy>());
+    any.push_back(std::make_shared<InitialSavePolicy>());
+  }
+  return std::make_shared<AnySavePolicy>(std::move(any));
+}
+
+// The legacy CheckpointManagerOptions fields as policies, as Orbax combines them.
+std::shared_ptr<const PreservationPolicy> DefaultPreservationPolicy(
+    const CheckpointManagerOptions& o) {
+  if (o.preservation_policy) return o.preservation_policy;
+  std::vector<std::shared_ptr<const PreservationPolicy>> any;
+  if (o.best_fn) {
+    any.push_back(std::make_shared<BestN>(
+        BestN::Options{.get_metric_fn = o.best_fn,
+                       .reverse = o.best_mode == "min",  // BestN keeps the last n after sorting
+                       .n = o.max_to_keep,
+                       .keep_checkpoints_without_metrics = o.keep_checkpoints_without_metrics}));
+  } else {
+    any.push_back(std::make_shared<LatestN>(o.max_to_keep));
+  }
+  if (o.keep_time_interval) any.push_back(std::make_shared<EveryNSeconds>(*o.keep_time_interval));
+  if (o.keep_period) any.push_back(std::make_shared<EveryNSteps>(*o.keep_period));
+  if (any.size() == 1) return any.front();
+  return std::make_shared<AnyPreservationPolicy>(std::move(any));
+}
+
+}  // namespace
+
+CheckpointManager::CheckpointManager(std::shared_ptr<Communicator> comm, fs::path directory,
+                                     CheckpointManagerOptions options)
+    : comm_(std::move(comm)), directory_(std::move(directory)), options_(std::move(options)) {
+  checkpointer_options_.multiprocessing = options_.multiprocessing_options;
+  checkpointer_options_.file = options_.file_options;
+  checkpointer_options_.checkpointables = options_.checkpointables_options;
+}
+
+CheckpointManager::~CheckpointManager() { Close().IgnoreError(); }
+
+Result<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
+    std::shared_ptr<Communicator> comm, fs::path directory, CheckpointManagerOptions options,
+    json metadata) {
+  if (!comm) return InvalidArgumentError("CheckpointManager::Create: null communicator");
+  Status st = ValidateOptions(options, comm->size());
+  if (st.ok() && directory.empty()) st = InvalidArgumentError("empty checkpoint directory path");
+  if (st.ok() && !metadata.is_object()) {
+    st = InvalidArgumentError("root metadata must be a JSON object");
+  }
+  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm, st));
+  std::unique_ptr<CheckpointManager> m(
+      new CheckpointManager(comm, std::move(directory), std::move(options)));
+  m->save_policy_ = DefaultSavePolicy(m->options_);
+  m->preservation_policy_ = DefaultPreservationPolicy(m->options_);
+  m->root_metadata_ = std::move(metadata);
+  const CheckpointManagerOptions& o = m->options_;
+  const auto mode = o.file_options.path_permission_mode;
+
+  // The primary prepares the directory.
+  if (comm->rank() == o.multiprocessing_options.primary_host) {
+    st = [&]() -> Status {
+      std::error_code ec;
+      if (!fs::is_directory(m->directory_, ec)) {
+        if (!o.create || o.read_only) {
+          return NotFoundError("checkpoint directory '" + m->directory_.string() +
+                               "' does not exist (and CheckpointManagerOptions.create is false)");
+        }
+        CAIRN_RETURN_IF_ERROR(base::CreateDirectories(m->directory_, mode));
+      }
+      if (o.read_only) return OkStatus();
+      if (o.cleanup_tmp_directories) manager::RemoveTemporaryEntries(m->directory_);
+      const fs::path root_meta =
+          m->directory_ / manager::kRootMetadataDir / manager::kRootMetadataFile;
+      if (o.save_root_metadata && !fs::exists(root_meta, ec)) {
+        CAIRN_RETURN_IF_ERROR(
+            base::CreateDirectories(m->directory_ / manager::kRootMetadataDir, mode));
+        const json doc = {{"custom_metadata", m->root_metadata_}};
+        CAIRN_RETURN_IF_ERROR(base::WriteFileDurably(root_meta, doc.dump(2), mode));
+      }
+      return OkStatus();
+    }();
+  }
+  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm, st));
+
+  auto watcher = PreemptionWatcher::Create(comm, o.preemption_options);
+  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm, watcher.status()));
+  m->preemption_ = std::move(watcher).value();
+  CAIRN_RETURN_IF_ERROR(m->Scan(/*prune=*/false));
+  return m;
+}
+
+Status CheckpointManager::Scan(bool prune) {
+  const bool is_primary = comm_->rank() == options_.multiprocessing_options.primary_host;
+  std::string payload;
+  Status st;
+  if (is_primary) {
+    std::vector<StepInfo> steps;
+    st = [&]() -> Status {
+      CAIRN_ASSIGN_OR_RETURN(steps, manager::ListSteps(directory_, NameFormat(options_), nullptr));
+      if (!prune || options_.read_only || steps.size() < 2) return OkStatus();
+      std::vector<bool> keep = preservation_policy_->ShouldPreserve(PolicyInfos(steps), {});
+      if (keep.size() != steps.size()) {
+        return InternalError("preservation policy returned " + std::to_string(keep.size()) +
+                             " decisions for " + std::to_string(steps.size()) + " steps");
+      }
+      keep.back() = true;  // the newest committed step is never deleted
+      std::optional<fs::path> trash;
+      const DeletionOptions& d = options_.deletion_options;
+      if (d.todelete_full_path) {
+        trash = d.todelete_full_path->is_absolute()
+                    ? *d.todelete_full_path
+                    : directory_.parent_path() / *d.todelete_full_path;
+      } else if (d.todelete_subdir) {
+        trash = directory_ / *d.todelete_subdir;
+      }
+      std::vector<StepInfo> kept;
+      Status first_error;
+      for (size_t i = 0; i < steps.size(); ++i) {
+        if (keep[i]) {
+          kept.push_back(steps[i]);
+          continue;
+        }
+        Status del = manager::DeleteStep(directory_, steps[i].name, trash,
+                                         options_.file_options.path_permission_mode);
+        if (!del.ok()) {
+          kept.push_back(steps[i]);  // still there
+          if (first_error.ok()) first_error = del;
+        }
+      }
+      steps = std::move(kept);
+      return first_error;
+    }();
+    payload = manager::StepsToJson(steps).dump();
+  }
+  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm_, comm_->Broadcast(payload, options_.multiprocessing_options.primary_host)));
+  steps_ = manager::StepsFromJson(json::parse(payload, nullptr, false));
+  return AgreeOnStatus(*comm_, st);
+}
+
+std::vector<int64_t> CheckpointManager::AllSteps() const {
+  std::vector<int64_t> out;
+  for (const auto& s : steps_) out.push_back(s.step);
+  return out;
+}
+
+Result<std::vector<int64_t>> CheckpointManager::AllSteps(bool read) {
+  if (read) CAIRN_RETURN_IF_ERROR(Reload());
+  return AllSteps();
+}
+
+std::optional<int64_t> CheckpointManager::LatestStep() const {
+  if (steps_.empty()) return std::nullopt;
+  return steps_.back().step;
+}
+
+std::optional<int64_t> CheckpointManager::BestStep() const {
+  if (!options_.best_fn) return LatestStep();
+  std::optional<int64_t> best;
+  double best_value = 0;
+  for (const auto& s : steps_) {
+    if (!s.metrics) continue;
+    const double v = options_.best_fn(*s.metrics);
+    if (v != v) continue;  // NaN never wins
+    const bool better = options_.best_mode == "min" ? v <= best_value : v >= best_value;
+    if (!best || better) {  // ties go to the later step
+      best = s.step;
+      best_value = v;
+    }
+  }
+  return best;
+}
+
+Status CheckpointManager::Reload() { return Scan(/*prune=*/false); }
+
+Result<bool> CheckpointManager::ReachedPreemption(int64_t step) {
+  if (!preemption_) {
+    return AgreeOnStatus(*comm_, FailedPreconditionError("CheckpointManager is closed"));
+  }
+  return preemption_->ReachedPreemption(step);
+}
+
+Result<bool> CheckpointManager::ShouldSave(int64_t step) {
+  if (options_.read_only) return false;
+  CAIRN_ASSIGN_OR_RETURN(bool preempted, ReachedPreemption(step));
+  if (auto latest = LatestStep(); latest && step <= *latest) {
+    // The cache is identical on every rank (broadcast), so every rank returns this error.
+    return FailedPreconditionError(
+        "step " + std::to_string(step) + " is not after the latest committed step " +
+        std::to_string(*latest) + " in '" + directory_.string() +
+        "'; steps must increase (resume from the latest step and continue after it)");
+  }
+  std::vector<int64_t> decision{0};
+  if (comm_->rank() == options_.multiprocessing_options.primary_host) {
+    const PolicyCheckpointInfo candidate{step, std::chrono::system_clock::now(), std::nullopt};
+    decision[0] = save_policy_->ShouldSave(candidate, PolicyInfos(steps_),
+                                           {.is_saving_in_progress = false,
+                                            .reached_preemption = preempted})
+                      ? 1
+                      : 0;
+  }
+  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm_, comm_->AllReduceMax(decision)));
+  return decision[0] != 0;
+}
+
+fs::path CheckpointManager::StepDirectory(int64_t step) const {
+  if (const StepInfo* s = Find(step)) return directory_ / s->name;
+  return directory_ / manager::FormatStepName(NameFormat(options_), step);
+}
+
+const CheckpointManager::StepInfo* CheckpointManager::Find(int64_t step) const {
+  for (const auto& s : steps_) {
+    if (s.step == step) return &s;
+  }
+  return nullptr;
+}
+
+std::string CheckpointManager::NotFoundMessage(int64_t step) const {
+  std::string have;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    if (i == 10 && steps_.size() > 20) {
+      have += ", ...";
+      i = steps_.size() - 10;
+    }
+    have += (have.empty() ? "" : ", ") + std::to_string(steps_[i].step);
+  }
+  return "step " + std::to_string(step) + " is not a committed step in '" + directory_.string() +
+         "' (committed steps: " + (have.empty() ? "none" : have) + ")";
+}
+
+Result<bool> CheckpointManager::Save(int64_t step, const CheckpointArgs& args,
+                                     const StepSaveParams& params) {
+  CAIRN_RETURN_IF_ERROR(CheckForErrors());
+  if (options_.read_only) {
+    return FailedPreconditionError("CheckpointManager for '" + directory_.string() +
+                                   "' is read_only: step " + std::to_string(step) +
+                                   " was not saved");
+  }
+  if (!preemption_) return FailedPreconditionError("CheckpointManager is closed");
+  if (params.force) {
+    if (auto latest = LatestStep(); latest && step <= *latest) {
+      return FailedPreconditionError("step " + std::to_string(step) +
+                                     " is not after the latest committed step " +
+                                     std::to_string(*latest) + " in '" + directory_.string() +
+                                     "'; steps must increase");
+    }
+  } else {
+    CAIRN_ASSIGN_OR_RETURN(bool should, ShouldSave(step));
+    if (!should) return false;
+  }
+  if (step < 0) {
+    return FailedPreconditionError("step " + std::to_string(step) + " is negative");
+  }
+  SaveOptions so = options_.save_options;
+  so.custom_metadata = params.custom_metadata;
+  Status st;
+  if (params.metrics) {
+    if (!params.metrics->is_object()) {
+      st = InvalidArgumentError("metrics of step " + std::to_string(step) +
+                                " must be a JSON object");
+    } else {
+      so.metrics = *params.metrics;
+    }
+  }
+  auto items = checkpoint::ResolveSaveItems(
+      checkpoint::RegistryOf(options_.checkpointables_options), args);
+  if (st.ok()) st = items.status();
+  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm_, st));
+  CAIRN_RETURN_IF_ERROR(checkpoint::SaveStep(*comm_, checkpointer_options_, StepDirectory(step),
+                                             *items, so)
+                            .WithContext("step " + std::to_string(step)));
+  st = Scan(/*prune=*/true);
+  if (!st.ok()) {
+    return Status(st.code(), "step " + std::to_string(step) +
+                                 " was committed, but cleaning up old steps failed: " +
+                                 st.message());
+  }
+  if (options_.async_options.post_finalization_callback) {
+    options_.async_options.post_finalization_callback();
+  }
+  return true;
+}
+
+Status CheckpointManager::Restore(std::optional<int64_t> step, const CheckpointArgs& args) {
+  return Restore(step, args, options_.restore_options);
+}
+
+Status CheckpointManager::Restore(std::optional<int64_t> step, const CheckpointArgs& args,
+                                  const RestoreOptions& options) {
+  CAIRN_RETURN_IF_ERROR(CheckForErrors());
+  if (!step) step = LatestStep();
+  if (!step) {
+    return NotFoundError("no committed step to restore in '" + directory_.string() + "'");
+  }
+  const StepInfo* info = Find(*step);
+  if (info == nullptr) return NotFoundError(NotFoundMessage(*step));
+  return checkpoint::RestoreStep(*comm_, checkpointer_options_, directory_ / info->name, args,
+                                 options)
+      .WithContext("step " + std::to_string(*step));
+}
+
+Result<std::map<std::string, Tree>> CheckpointManager::ItemMetadata(int64_t step) const {
+  const StepInfo* info = Find(step);
+  const fs::path dir = info ? directory_ / info->name : StepDirectory(step);
+  if (info == nullptr && !IsCommittedCheckpoint(dir)) return NotFoundError(NotFoundMessage(step));
+  return checkpoint::ReadStepItemMetadata(
+      checkpoint::RegistryOf(options_.checkpointables_options), dir);
+}
+
+Result<StepMetadata> CheckpointManager::Metadata(int64_t step) const {
+  const StepInfo* info = Find(step);
+  const fs::path dir = info ? directory_ / info->name : StepDirectory(step);
+  if (info == nullptr && !IsCommittedCheckpoint(dir)) return NotFoundError(NotFoundMessage(step));
+  return ReadCheckpointMetadata(dir);
+}
+
+Result<RootMetadata> CheckpointManager::Metadata() const {
+  const fs::path path = directory_ / manager::kRootMetadataDir / manager::kRootMetadataFile;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return RootMetadata{root_metadata_};
+  CAIRN_ASSIGN_OR_RETURN(std::string text, base::ReadFile(path));
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return DataLossError("root metadata '" + path.string() + "' is not a JSON object");
+  }
+  RootMetadata out;
+  if (j.contains("custom_metadata") && j["custom_metadata"].is_object()) {
+    out.custom_metadata = j["custom_metadata"];
+  }
+  return out;
+}
+
+std::optional<json> CheckpointManager::Metrics(int64_t step) const {
+  const StepInfo* info = Find(step);
+  if (info == nullptr) return std::nullopt;
+  return info->metrics;
+}
+
+Status CheckpointManager::WaitUntilFinished() { return OkStatus(); }
+
+Status CheckpointManager::CheckForErrors() { return OkStatus(); }
+
+Status CheckpointManager::Close() {
+  if (closed_) return OkStatus();
+  closed_ = true;
+  Status st = WaitUntilFinished();
+  preemption_.reset();
+  return st;
+}
+
+}  // namespace cairn

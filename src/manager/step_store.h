@@ -1,0 +1,40 @@
+#pragma once
+// The manager's file-system side, run on the primary rank only: listing committed steps, root
+// metadata, deleting or trashing steps (internal).
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cairn/checkpoint_manager.h"
+#include "manager/step_names.h"
+
+namespace cairn::manager {
+
+inline constexpr char kRootMetadataDir[] = "metadata";
+inline constexpr char kRootMetadataFile[] = "_ROOT_METADATA";
+
+/// The committed steps under `root` (ascending). Temporary, trash and unparsable entries are
+/// skipped; a step whose `_CHECKPOINT_METADATA` cannot be read is skipped too (it is not a
+/// usable checkpoint) and named in `skipped`.
+Result<std::vector<CheckpointManager::StepInfo>> ListSteps(const std::filesystem::path& root,
+                                                           const StepNameFormat& format,
+                                                           std::vector<std::string>* skipped);
+
+/// Removes a step: renamed to a temporary name first (so a crash never leaves a half-deleted
+/// directory that looks committed), then removed; or moved to `trash` when set.
+Status DeleteStep(const std::filesystem::path& root, const std::string& name,
+                  const std::optional<std::filesystem::path>& trash,
+                  std::optional<uint32_t> mode);
+
+/// Removes leftover `*.cairn-tmp-*` entries directly under `root` (best effort).
+void RemoveTemporaryEntries(const std::filesystem::path& root);
+
+/// Encodes/decodes the step list for the broadcast from the primary.
+nlohmann::json StepsToJson(const std::vector<CheckpointManager::StepInfo>& steps);
+std::vector<CheckpointManager::StepInfo> StepsFromJson(const nlohmann::json& j);
+
+}  // namespace cairn::manager
