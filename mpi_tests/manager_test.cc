@@ -324,6 +324,47 @@ TEST_F(ManagerTest, CompositeItemsAndMetadata) {
                                  "committed steps: 4");
 }
 
+TEST_F(ManagerTest, ArrayAndPyTreeItemsRestoreOntoAnotherDecomposition) {
+  const fs::path root = dir_.path() / "arr";
+  auto m = Open(Base(), root);
+  ASSERT_NE(m, nullptr);
+  Model model(rank_, size_, 2);
+  auto saved = m->Save(
+      2, Composite{{"w", ArraySave{model.array}},
+                   {"tree", PyTreeSave{.item = model.AsTree(2),
+                                       .backend = "reference",
+                                       .array = ArrayOptions::Saving{.use_compression = true}}}});
+  ASSERT_TRUE(saved.ok()) << saved.status().ToString();
+  if (rank_ == 0) {
+    auto tree_meta = ReadItemMetadata(m->StepDirectory(2), "tree");
+    ASSERT_TRUE(tree_meta.ok());
+    EXPECT_EQ(tree_meta->backend, "reference");
+    auto w_meta = ReadItemMetadata(m->StepDirectory(2), "w");
+    ASSERT_TRUE(w_meta.ok());
+    EXPECT_EQ(w_meta->backend, "hdf5");
+  }
+  // Every rank restores the whole array (a replicated target).
+  std::vector<double> full(36, -1.0);
+  DistributedArray target = DistributedArray::Replicated(DType::kFloat64, {12, 3}, full.data());
+  Status st = m->Restore(2, Composite{{"w", ArrayRestore{&target}}});
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  for (size_t i = 0; i < full.size(); ++i) EXPECT_EQ(full[i], 2000.0 + static_cast<double>(i));
+  // PyTreeRestore with its own options: partial load of one key.
+  std::vector<double> again(36, -1.0);
+  Tree only_w;
+  only_w["params"]["w"] = DistributedArray::Replicated(DType::kFloat64, {12, 3}, again.data());
+  RestoreReport report;
+  st = m->Restore(2, Composite{{"tree", PyTreeRestore{.item = &only_w,
+                                                      .options = RestoreOptions{.partial_load = true},
+                                                      .report = &report}}});
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(again, full);
+  // A tree item restored through the array handler's arguments is refused clearly.
+  json j;
+  EXPECT_SAME_ERROR_ON_ALL_RANKS(m->Restore(2, Composite{{"w", JsonRestore{&j}}}),
+                                 StatusCode::kFailedPrecondition, "cairn.ArrayCheckpointHandler");
+}
+
 TEST_F(ManagerTest, TimeBasedDecisionsAgreeOnEveryRank) {
   auto o = Base();
   o.save_decision_policy = std::make_shared<ContinuousCheckpointingPolicy>(
