@@ -76,7 +76,9 @@ struct CheckpointManagerOptions {
   std::function<bool(int64_t, std::optional<int64_t>)> should_save_fn;
   /// The sole decider when set (e.g. ContinuousCheckpointingPolicy for a time interval).
   /// Default: null, meaning AnySavePolicy{FixedInterval(save_interval_steps),
-  /// SpecificSteps(save_on_steps), Preemption, InitialSave}, as Orbax builds it.
+  /// SpecificSteps(save_on_steps), Preemption, InitialSave}, as Orbax builds it. Policies run on
+  /// the primary rank only, twice per ShouldSave (with and without preemption, so that the
+  /// decision rides on the preemption check's single collective): keep them free of side effects.
   std::shared_ptr<const SaveDecisionPolicy> save_decision_policy;
 
   // --- Preservation (used when preservation_policy is null) ---
@@ -184,8 +186,9 @@ class CheckpointManager {
   /// Collective, one small allreduce: true on every rank once any rank received a preemption
   /// signal. Every rank must pass the same step (FailedPrecondition otherwise).
   Result<bool> ReachedPreemption(int64_t step);
-  /// Collective. Whether `step` should be saved: preemption, then the save decision policy
-  /// (decided on the primary rank, so time-based policies agree). FailedPrecondition when `step`
+  /// Collective, one small allreduce. Whether `step` should be saved: the save decision policy,
+  /// told whether preemption was reached (decided on the primary rank, so time-based policies
+  /// agree). FailedPrecondition when `step`
   /// is at or below the latest committed step; false when read_only.
   Result<bool> ShouldSave(int64_t step);
 

@@ -81,6 +81,9 @@ class PreemptionWatcher {
   /// different steps (naming the ranks and their steps; the watcher's state is unchanged), or
   /// the communicator's error if the reduction itself fails.
   Result<bool> ReachedPreemption(int64_t step);
+  /// As above, and reduces `piggyback` (element-wise max over ranks, same length on every rank)
+  /// in the same collective, so a caller that needs other agreed values pays no extra round.
+  Result<bool> ReachedPreemption(int64_t step, std::vector<int64_t>* piggyback);
 
   /// Local, no communication: a preemption signal (or RequestPreemption()) arrived in this
   /// process and has not been cleared.

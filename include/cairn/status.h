@@ -89,6 +89,9 @@ class [[nodiscard]] Result {
   T& value() & { assert(ok()); return std::get<T>(v_); }
   const T& value() const& { assert(ok()); return std::get<T>(v_); }
   T&& value() && { assert(ok()); return std::get<T>(std::move(v_)); }
+  /// The value, or `fallback` when an error is held.
+  T value_or(T fallback) const& { return ok() ? std::get<T>(v_) : std::move(fallback); }
+  T value_or(T fallback) && { return ok() ? std::get<T>(std::move(v_)) : std::move(fallback); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }

@@ -290,7 +290,7 @@ Result<bool> CheckpointManager::ReachedPreemption(int64_t step) {
 
 Result<bool> CheckpointManager::ShouldSave(int64_t step) {
   if (options_.read_only) return false;
-  CAIRN_ASSIGN_OR_RETURN(bool preempted, ReachedPreemption(step));
+  if (!preemption_) return FailedPreconditionError("CheckpointManager is closed");
   if (auto latest = LatestStep(); latest && step <= *latest) {
     // The cache is identical on every rank (broadcast), so every rank returns this error.
     return FailedPreconditionError(
@@ -298,17 +298,20 @@ Result<bool> CheckpointManager::ShouldSave(int64_t step) {
         std::to_string(*latest) + " in '" + directory_.string() +
         "'; steps must increase (resume from the latest step and continue after it)");
   }
-  std::vector<int64_t> decision{0};
+  // The primary decides (its clock for time-based policies), for both possible preemption
+  // outcomes, and the decisions ride along the preemption check: one collective in all.
+  std::vector<int64_t> decisions{0, 0};
   if (comm_->rank() == options_.multiprocessing_options.primary_host) {
     const PolicyCheckpointInfo candidate{step, std::chrono::system_clock::now(), std::nullopt};
-    decision[0] = save_policy_->ShouldSave(candidate, PolicyInfos(steps_),
-                                           {.is_saving_in_progress = false,
-                                            .reached_preemption = preempted})
-                      ? 1
-                      : 0;
+    const auto previous = PolicyInfos(steps_);
+    for (int preempted = 0; preempted < 2; ++preempted) {
+      decisions[preempted] = save_policy_->ShouldSave(
+          candidate, previous,
+          {.is_saving_in_progress = false, .reached_preemption = preempted != 0});
+    }
   }
-  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm_, comm_->AllReduceMax(decision)));
-  return decision[0] != 0;
+  CAIRN_ASSIGN_OR_RETURN(bool preempted, preemption_->ReachedPreemption(step, &decisions));
+  return decisions[preempted ? 1 : 0] != 0;
 }
 
 fs::path CheckpointManager::StepDirectory(int64_t step) const {

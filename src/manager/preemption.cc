@@ -200,10 +200,16 @@ PreemptionWatcher::~PreemptionWatcher() {
 }
 
 Result<bool> PreemptionWatcher::ReachedPreemption(int64_t step) {
+  return ReachedPreemption(step, nullptr);
+}
+
+Result<bool> PreemptionWatcher::ReachedPreemption(int64_t step, std::vector<int64_t>* piggyback) {
   // One reduction gives the flag and both the max and the min step (max of ~step is ~min).
   std::vector<int64_t> v = {g_requested.load() != 0 ? 1 : 0, step, ~step};
+  if (piggyback != nullptr) v.insert(v.end(), piggyback->begin(), piggyback->end());
   Status st = comm_->AllReduceMax(v);
   if (!st.ok()) return st.WithContext("ReachedPreemption(" + std::to_string(step) + ")");
+  if (piggyback != nullptr) std::copy(v.begin() + 3, v.end(), piggyback->begin());
   if (v[1] != ~v[2]) {
     // Every rank saw the same min != max, so every rank takes this path together.
     std::string detail = "min step " + std::to_string(~v[2]) + ", max step " + std::to_string(v[1]);
