@@ -444,6 +444,14 @@ TEST_F(ManagerTest, BadOptionsAreRefusedOnEveryRank) {
   o2.preservation_policy = std::make_shared<LatestN>(-1);
   EXPECT_SAME_ERROR_ON_ALL_RANKS(CheckpointManager::Create(comm_, dir_.path() / "b", o2).status(),
                                  StatusCode::kInvalidArgument, "preservation_policy");
+  auto o4 = Base();
+  o4.save_options.array.use_ocdbt = true;
+  EXPECT_SAME_ERROR_ON_ALL_RANKS(CheckpointManager::Create(comm_, dir_.path() / "b", o4).status(),
+                                 StatusCode::kUnimplemented, "use_ocdbt");
+  auto o5 = Base();
+  o5.enable_async_checkpointing = true;
+  EXPECT_SAME_ERROR_ON_ALL_RANKS(CheckpointManager::Create(comm_, dir_.path() / "b", o5).status(),
+                                 StatusCode::kUnimplemented, "enable_async_checkpointing");
   auto o3 = Base();
   o3.deletion_options.todelete_subdir = "17";
   EXPECT_SAME_ERROR_ON_ALL_RANKS(CheckpointManager::Create(comm_, dir_.path() / "b", o3).status(),

@@ -8,10 +8,12 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "cairn/status.h"
 #include "cairn/tree.h"
 
 namespace cairn {
@@ -25,6 +27,10 @@ struct StorageOptions {
   /// until it fits. Default: none (contiguous layout without compression; with compression one
   /// chunk per written piece, capped at 64 MiB).
   std::optional<int64_t> chunk_byte_size;
+  /// Axes to prioritise when sharding an array for storage (Orbax `shard_axes`). Default: empty
+  /// (the storage layout follows the axes that are already split across ranks).
+  /// Not implemented yet (issue 5): a non-default value is Unimplemented.
+  std::vector<int> shard_axes;
 };
 
 /// Called for every array leaf; a returned StorageOptions overrides the global one field by field
@@ -32,16 +38,54 @@ struct StorageOptions {
 using ScopedStorageOptionsCreator =
     std::function<std::optional<StorageOptions>(const KeyPath&, const DistributedArray&)>;
 
-/// Array options (Orbax `ArrayOptions`).
+/// Array options (Orbax `ArrayOptions(saving, loading)`). Save and restore calls take the halves
+/// directly: SaveOptions::array is a Saving, RestoreOptions::array a Loading.
 struct ArrayOptions {
   /// Saving (Orbax `ArrayOptions.Saving`).
   struct Saving {
     /// Global storage options for every array leaf. Default: none set.
     StorageOptions storage_options;
+    /// Write the OCDBT key-value format. Default: false. DEVIATION: Orbax defaults to true, but
+    /// cairn picks the format with SaveOptions::backend ("hdf5" by default) and has no OCDBT
+    /// backend yet, so a true default would make every save fail.
+    /// Not implemented yet (issue 5): a non-default value (true) is Unimplemented.
+    bool use_ocdbt = false;
+    /// Write arrays in the Zarr v3 format. Default: false. DEVIATION: Orbax defaults to true;
+    /// false here for the same reason as `use_ocdbt`.
+    /// Not implemented yet (issue 5): a non-default value (true) is Unimplemented.
+    bool use_zarr3 = false;
     /// Compress array data with zstd (HDF5 filter 32015). Default: true, as in Orbax.
     bool use_compression = true;
-    /// zstd level used when compressing. Default: 3 (zstd's default level).
+    /// zstd level used when compressing (cairn extra). Default: 3 (zstd's default level).
     int compression_level = 3;
+    /// Target size in bytes of each OCDBT data file; 0 means no limit. Default: none (2 GiB in
+    /// Orbax). Not implemented yet (issue 5): a non-default value is Unimplemented.
+    std::optional<int64_t> ocdbt_target_data_file_size;
+    /// Stage device-to-host copies through pinned host memory. Default: none (Orbax: on for GPU
+    /// arrays). Device arrays are refused today (InvalidArgument), so false, which is what cairn
+    /// does, is accepted. Not implemented yet (issue 4): true is Unimplemented.
+    std::optional<bool> enable_pinned_host_transfer;
+    /// Validate the parameters after the OCDBT merge of the finalize step. Default: true.
+    /// Not implemented yet (issue 5): a non-default value (false) is Unimplemented.
+    bool enable_post_merge_validation = true;
+    /// Split the writing of replicated data across the ranks holding replicas. Default: none.
+    /// Today a region held by several ranks is written once, by the lowest rank holding it, which
+    /// is what false asks for, so false is accepted.
+    /// Not implemented yet (issue 6): true is Unimplemented.
+    std::optional<bool> use_replica_parallel;
+    /// Use replica-parallel saving only when each replica writes at least this many bytes.
+    /// Default: none. Not implemented yet (issue 6): a non-default value is Unimplemented.
+    std::optional<int64_t> min_slice_bytes_for_replica_parallel;
+    /// Parallelize a replicated array's writing over at most this many replicas. Default: none.
+    /// Not implemented yet (issue 6): a non-default value is Unimplemented.
+    std::optional<int> max_replicas_for_replica_parallel;
+    /// Write each replica's share into its own folder. Default: false.
+    /// Not implemented yet (issue 6): a non-default value (true) is Unimplemented.
+    bool enable_replica_parallel_separate_folder = false;
+    /// Write Orbax's sharding file. Default: true. cairn records every stored piece's box and
+    /// writer in `_METADATA` instead, whatever this says.
+    /// Not implemented yet (issue 5): a non-default value (false) is Unimplemented.
+    bool enable_write_sharding_file = true;
     /// Per-leaf overrides of `storage_options`. Default: none.
     ScopedStorageOptionsCreator scoped_storage_options_creator;
   };
@@ -54,7 +98,30 @@ struct ArrayOptions {
     /// A region of the target not covered by stored data is an error (DataLoss naming the key
     /// path and region). When false it is zero-filled. Default: true.
     bool raise_array_data_missing_error = true;
+    /// Read the checkpoint on one replica only and broadcast it to the others. Default: false.
+    /// Not implemented yet (issue 6): a non-default value (true) is Unimplemented.
+    bool use_load_and_broadcast = false;
+    /// Load-and-broadcast settings (Orbax `ArrayOptions.Loading.LoadAndBroadcastOptions`).
+    /// Not implemented yet (issue 6): any non-default field is Unimplemented.
+    struct LoadAndBroadcastOptions {
+      /// Axis of the global mesh along which the replicas lie. Default: 0.
+      int replica_axis_index = 0;
+      /// The replica that reads the checkpoint and broadcasts it. Default: 0.
+      int primary_replica_id = 0;
+      /// Memory (bytes) used for broadcasting. Default: none.
+      std::optional<int64_t> broadcast_memory_limit_bytes;
+      /// Fraction of the available memory used for broadcasting. Default: 0.75.
+      double broadcast_memory_scaling_factor = 0.75;
+    };
+    /// Default: LoadAndBroadcastOptions{}.
+    /// Not implemented yet (issue 6): any non-default field is Unimplemented.
+    LoadAndBroadcastOptions load_and_broadcast_options;
   };
+
+  /// Saving options. Default: Saving{}.
+  Saving saving;
+  /// Loading options. Default: Loading{}.
+  Loading loading;
 };
 
 /// Directory and file options (Orbax `FileOptions`).
@@ -62,13 +129,56 @@ struct FileOptions {
   /// Permission bits for created step/item directories and metadata files, e.g. 0750.
   /// Default: none (the process umask decides).
   std::optional<uint32_t> path_permission_mode;
+  // Orbax `temporary_path_class` and `path_class` are Python classes: not applicable (see
+  // docs/orbax-mapping.md).
 };
 
 /// Multi-process options (Orbax `MultiprocessingOptions`).
 struct MultiprocessingOptions {
   /// Rank (in the checkpointer's communicator) that writes shared metadata and commits.
-  /// Default: 0.
+  /// Default: 0. Orbax also accepts None (every host is primary, for host-local storage):
+  /// not implemented yet (issue 6).
   int primary_host = 0;
+  /// The ranks over which the checkpointer or manager is called; primary_host must be one of
+  /// them. Default: none (every rank of the communicator). Until then, pass a communicator over
+  /// just those ranks.
+  /// Not implemented yet (issue 6): a non-default value is Unimplemented.
+  std::optional<std::set<int>> active_processes;
+  /// Prepended to barrier keys, to keep concurrent managers' barriers apart. Default: none.
+  /// Not implemented yet (issue 6): a non-default value is Unimplemented.
+  std::optional<std::string> barrier_sync_key_prefix;
+};
+
+/// Tree options (Orbax `PyTreeOptions(saving, loading)`).
+struct PyTreeOptions {
+  /// Saving (Orbax `PyTreeOptions.Saving`). Orbax's `pytree_metadata_options` has no counterpart:
+  /// the tree's structure is always recorded in `_METADATA` (see docs/orbax-mapping.md).
+  struct Saving {};
+  /// Loading (Orbax `PyTreeOptions.Loading`).
+  struct Loading {
+    /// Restore only the keys of the target. Default: false. Restore calls take this option as
+    /// RestoreOptions::partial_load; this struct mirrors Orbax's grouping and no call reads it.
+    bool partial_load = false;
+  };
+  /// Default: Saving{}.
+  Saving saving;
+  /// Default: Loading{}.
+  Loading loading;
+};
+
+/// Memory limits for save and restore (Orbax `MemoryOptions`).
+/// Not implemented yet (issue 4): any field set is Unimplemented.
+struct MemoryOptions {
+  /// Most bytes written concurrently per host, beyond the arrays themselves. Default: none
+  /// (no limit).
+  std::optional<int64_t> write_concurrent_bytes;
+  /// Most bytes read concurrently per host. Default: none (no limit).
+  std::optional<int64_t> read_concurrent_bytes;
+  /// Most bytes in device-to-host transfers at once per host. Default: none (no limit).
+  std::optional<int64_t> transfer_concurrent_bytes;
+  /// Keys whose device-to-host transfer is scheduled first (before the save returns); the others
+  /// wait for them. Default: none.
+  std::function<bool(const KeyPath&)> is_prioritized_key_fn;
 };
 
 /// Options for one save.
@@ -112,5 +222,18 @@ struct RestoreReport {
   /// Key paths in the checkpoint that the target does not hold (not read).
   std::vector<std::string> skipped_unexpected;
 };
+
+/// OK, or Unimplemented naming the first field set to a value cairn does not implement yet (and
+/// the issue that will implement it), e.g. `SaveOptions.array.use_ocdbt`. Local, no MPI: every
+/// rank passing the same options gets the same answer. Call before any collective work.
+[[nodiscard]] Status CheckImplemented(const SaveOptions& options);
+[[nodiscard]] Status CheckImplemented(const RestoreOptions& options);
+[[nodiscard]] Status CheckImplemented(const MultiprocessingOptions& options);
+/// The same for one leaf's StorageOptions (the global ones, or a scoped creator's result;
+/// `where` names it in the message, e.g. a key path). Default `where`: "StorageOptions".
+[[nodiscard]] Status CheckImplemented(const StorageOptions& options,
+                                      std::string_view where = "StorageOptions");
+/// The same for MemoryOptions (no field is implemented yet: issue 4).
+[[nodiscard]] Status CheckImplemented(const MemoryOptions& options);
 
 }  // namespace cairn

@@ -14,6 +14,7 @@ Result<Checkpointer> Checkpointer::Create(std::shared_ptr<Communicator> comm,
                                 " is not a rank of the communicator (size " +
                                 std::to_string(comm->size()) + ")");
   }
+  CAIRN_RETURN_IF_ERROR(CheckImplemented(options.multiprocessing));
   return Checkpointer(std::move(comm), std::move(options));
 }
 

@@ -325,6 +325,7 @@ Status AssignValue(const ValueJob& job) {
 Result<RestoreReport> RestoreTreeItems(Communicator& comm, int primary,
                                        const std::vector<TreeTarget>& targets,
                                        const RestoreOptions& options) {
+  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, CheckImplemented(options)));
   // Phase 0: every rank must ask for the same items (each item is a collective read).
   {
     std::string names;

@@ -215,6 +215,7 @@ Status SaveTreeItem(const HandlerContext& hctx, const fs::path& item_dir, const 
   item.name = label;
   std::unique_ptr<Backend> backend;
   Status st = [&]() -> Status {
+    CAIRN_RETURN_IF_ERROR(CheckImplemented(options));
     if (options.array.compression_level < -131072 || options.array.compression_level > 22) {
       return InvalidArgumentError("compression_level " +
                                   std::to_string(options.array.compression_level) +

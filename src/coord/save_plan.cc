@@ -95,6 +95,12 @@ Result<std::vector<LeafDescriptor>> DescribeTree(const Tree& tree,
       StorageOptions so = options.storage_options;
       if (options.scoped_storage_options_creator) {
         if (auto scoped = options.scoped_storage_options_creator(path, *a)) {
+          if (!scoped->shard_axes.empty()) {
+            status = UnimplementedError(where +
+                                        ": StorageOptions.shard_axes is not implemented yet "
+                                        "(issue 5: OCDBT + zarr3 backend)");
+            return;
+          }
           if (scoped->dtype) so.dtype = scoped->dtype;
           if (scoped->chunk_byte_size) so.chunk_byte_size = scoped->chunk_byte_size;
         }

@@ -65,6 +65,9 @@ Status ValidateOptions(const CheckpointManagerOptions& o, int comm_size) {
                std::to_string(primary) + " is not a rank of the communicator (size " +
                    std::to_string(comm_size) + ")");
   }
+  CAIRN_RETURN_IF_ERROR(CheckImplemented(o.multiprocessing_options));
+  CAIRN_RETURN_IF_ERROR(CheckImplemented(o.save_options));
+  CAIRN_RETURN_IF_ERROR(CheckImplemented(o.restore_options));
   if (o.enable_async_checkpointing) {
     return UnimplementedError(
         "CheckpointManagerOptions.enable_async_checkpointing: asynchronous saving is not "

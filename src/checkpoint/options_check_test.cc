@@ -1,0 +1,177 @@
+// CheckImplemented: default options pass, every not-yet-implemented field set to a non-default
+// value is Unimplemented naming the field and the issue that will implement it.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "cairn/options.h"
+
+namespace cairn {
+namespace {
+
+// One field set away from its default, and what the error must mention.
+template <typename Options>
+struct Case {
+  std::string field;  // must appear in the message
+  std::string issue;  // "issue N"
+  std::function<void(Options&)> set;
+};
+
+template <typename Options>
+void ExpectEachIsUnimplemented(const std::vector<Case<Options>>& cases) {
+  for (const auto& c : cases) {
+    Options o;
+    c.set(o);
+    Status st = CheckImplemented(o);
+    EXPECT_EQ(st.code(), StatusCode::kUnimplemented) << c.field << ": " << st.ToString();
+    EXPECT_NE(st.message().find(c.field), std::string::npos) << st.ToString();
+    EXPECT_NE(st.message().find(c.issue), std::string::npos) << st.ToString();
+  }
+}
+
+TEST(OptionsCheckTest, DefaultsAreImplemented) {
+  EXPECT_TRUE(CheckImplemented(SaveOptions{}).ok()) << CheckImplemented(SaveOptions{}).ToString();
+  EXPECT_TRUE(CheckImplemented(RestoreOptions{}).ok());
+  EXPECT_TRUE(CheckImplemented(MultiprocessingOptions{}).ok());
+  EXPECT_TRUE(CheckImplemented(StorageOptions{}).ok());
+  EXPECT_TRUE(CheckImplemented(MemoryOptions{}).ok());
+}
+
+TEST(OptionsCheckTest, DefaultsFollowOrbaxExceptTheFormatSwitches) {
+  const ArrayOptions a;
+  EXPECT_FALSE(a.saving.use_ocdbt);  // Orbax: true (deviation, see the header)
+  EXPECT_FALSE(a.saving.use_zarr3);  // Orbax: true (deviation)
+  EXPECT_TRUE(a.saving.use_compression);
+  EXPECT_FALSE(a.saving.ocdbt_target_data_file_size.has_value());
+  EXPECT_FALSE(a.saving.enable_pinned_host_transfer.has_value());
+  EXPECT_TRUE(a.saving.enable_post_merge_validation);
+  EXPECT_FALSE(a.saving.use_replica_parallel.has_value());
+  EXPECT_FALSE(a.saving.min_slice_bytes_for_replica_parallel.has_value());
+  EXPECT_FALSE(a.saving.max_replicas_for_replica_parallel.has_value());
+  EXPECT_FALSE(a.saving.enable_replica_parallel_separate_folder);
+  EXPECT_TRUE(a.saving.enable_write_sharding_file);
+  EXPECT_TRUE(a.saving.storage_options.shard_axes.empty());
+  EXPECT_FALSE(a.loading.enable_padding_and_truncation);
+  EXPECT_TRUE(a.loading.raise_array_data_missing_error);
+  EXPECT_FALSE(a.loading.use_load_and_broadcast);
+  EXPECT_EQ(a.loading.load_and_broadcast_options.replica_axis_index, 0);
+  EXPECT_EQ(a.loading.load_and_broadcast_options.primary_replica_id, 0);
+  EXPECT_FALSE(a.loading.load_and_broadcast_options.broadcast_memory_limit_bytes.has_value());
+  EXPECT_EQ(a.loading.load_and_broadcast_options.broadcast_memory_scaling_factor, 0.75);
+  const MultiprocessingOptions m;
+  EXPECT_EQ(m.primary_host, 0);
+  EXPECT_FALSE(m.active_processes.has_value());
+  EXPECT_FALSE(m.barrier_sync_key_prefix.has_value());
+  EXPECT_FALSE(PyTreeOptions{}.loading.partial_load);
+}
+
+TEST(OptionsCheckTest, ImplementedNonDefaultsPass) {
+  SaveOptions s{.backend = "reference",
+                .array = {.storage_options = {.dtype = DType::kFloat32, .chunk_byte_size = 4096},
+                          .use_compression = false,
+                          .compression_level = 9,
+                          // false is what cairn does today.
+                          .enable_pinned_host_transfer = false,
+                          .use_replica_parallel = false}};
+  EXPECT_TRUE(CheckImplemented(s).ok()) << CheckImplemented(s).ToString();
+  RestoreOptions r{.array = {.enable_padding_and_truncation = true,
+                             .raise_array_data_missing_error = false},
+                   .partial_load = true,
+                   .strict = false,
+                   .allow_lossy_cast = true,
+                   .verify_checksums = false};
+  EXPECT_TRUE(CheckImplemented(r).ok()) << CheckImplemented(r).ToString();
+  EXPECT_TRUE(CheckImplemented(MultiprocessingOptions{.primary_host = 3}).ok());
+}
+
+TEST(OptionsCheckTest, UnimplementedSaveFieldsAreNamed) {
+  ExpectEachIsUnimplemented<SaveOptions>({
+      {"SaveOptions.array.storage_options.shard_axes", "issue 5",
+       [](SaveOptions& o) { o.array.storage_options.shard_axes = {1, 0}; }},
+      {"SaveOptions.array.use_ocdbt", "issue 5", [](SaveOptions& o) { o.array.use_ocdbt = true; }},
+      {"SaveOptions.array.use_zarr3", "issue 5", [](SaveOptions& o) { o.array.use_zarr3 = true; }},
+      {"SaveOptions.array.ocdbt_target_data_file_size", "issue 5",
+       [](SaveOptions& o) { o.array.ocdbt_target_data_file_size = 0; }},
+      {"SaveOptions.array.enable_pinned_host_transfer", "issue 4",
+       [](SaveOptions& o) { o.array.enable_pinned_host_transfer = true; }},
+      {"SaveOptions.array.enable_post_merge_validation", "issue 5",
+       [](SaveOptions& o) { o.array.enable_post_merge_validation = false; }},
+      {"SaveOptions.array.use_replica_parallel", "issue 6",
+       [](SaveOptions& o) { o.array.use_replica_parallel = true; }},
+      {"SaveOptions.array.min_slice_bytes_for_replica_parallel", "issue 6",
+       [](SaveOptions& o) { o.array.min_slice_bytes_for_replica_parallel = 1 << 20; }},
+      {"SaveOptions.array.max_replicas_for_replica_parallel", "issue 6",
+       [](SaveOptions& o) { o.array.max_replicas_for_replica_parallel = 2; }},
+      {"SaveOptions.array.enable_replica_parallel_separate_folder", "issue 6",
+       [](SaveOptions& o) { o.array.enable_replica_parallel_separate_folder = true; }},
+      {"SaveOptions.array.enable_write_sharding_file", "issue 5",
+       [](SaveOptions& o) { o.array.enable_write_sharding_file = false; }},
+  });
+}
+
+TEST(OptionsCheckTest, UnimplementedRestoreFieldsAreNamed) {
+  using LB = ArrayOptions::Loading::LoadAndBroadcastOptions;
+  ExpectEachIsUnimplemented<RestoreOptions>({
+      {"RestoreOptions.array.use_load_and_broadcast", "issue 6",
+       [](RestoreOptions& o) { o.array.use_load_and_broadcast = true; }},
+      {"RestoreOptions.array.load_and_broadcast_options.replica_axis_index", "issue 6",
+       [](RestoreOptions& o) { o.array.load_and_broadcast_options = LB{.replica_axis_index = 1}; }},
+      {"RestoreOptions.array.load_and_broadcast_options.primary_replica_id", "issue 6",
+       [](RestoreOptions& o) { o.array.load_and_broadcast_options.primary_replica_id = 2; }},
+      {"RestoreOptions.array.load_and_broadcast_options.broadcast_memory_limit_bytes", "issue 6",
+       [](RestoreOptions& o) {
+         o.array.load_and_broadcast_options.broadcast_memory_limit_bytes = 1 << 30;
+       }},
+      {"RestoreOptions.array.load_and_broadcast_options.broadcast_memory_scaling_factor",
+       "issue 6",
+       [](RestoreOptions& o) {
+         o.array.load_and_broadcast_options.broadcast_memory_scaling_factor = 0.5;
+       }},
+  });
+}
+
+TEST(OptionsCheckTest, UnimplementedMultiprocessingFieldsAreNamed) {
+  ExpectEachIsUnimplemented<MultiprocessingOptions>({
+      {"MultiprocessingOptions.active_processes", "issue 6",
+       [](MultiprocessingOptions& o) { o.active_processes = std::set<int>{0, 1}; }},
+      {"MultiprocessingOptions.barrier_sync_key_prefix", "issue 6",
+       [](MultiprocessingOptions& o) { o.barrier_sync_key_prefix = "model_a_sync_"; }},
+  });
+  // The values are in the message, so the user sees what was refused.
+  Status st = CheckImplemented(MultiprocessingOptions{.active_processes = std::set<int>{1, 2, 3}});
+  EXPECT_NE(st.message().find("{1, 2, 3}"), std::string::npos) << st.ToString();
+}
+
+TEST(OptionsCheckTest, UnimplementedMemoryFieldsAreNamed) {
+  ExpectEachIsUnimplemented<MemoryOptions>({
+      {"MemoryOptions.write_concurrent_bytes", "issue 4",
+       [](MemoryOptions& o) { o.write_concurrent_bytes = 1 << 30; }},
+      {"MemoryOptions.read_concurrent_bytes", "issue 4",
+       [](MemoryOptions& o) { o.read_concurrent_bytes = 1 << 30; }},
+      {"MemoryOptions.transfer_concurrent_bytes", "issue 4",
+       [](MemoryOptions& o) { o.transfer_concurrent_bytes = 1 << 30; }},
+      {"MemoryOptions.is_prioritized_key_fn", "issue 4",
+       [](MemoryOptions& o) { o.is_prioritized_key_fn = [](const KeyPath&) { return true; }; }},
+  });
+}
+
+TEST(OptionsCheckTest, ScopedStorageOptionsAreCheckedWithTheirOwnName) {
+  Status st = CheckImplemented(StorageOptions{.shard_axes = {2}}, "params.w");
+  EXPECT_EQ(st.code(), StatusCode::kUnimplemented) << st.ToString();
+  EXPECT_NE(st.message().find("params.w.shard_axes = {2}"), std::string::npos) << st.ToString();
+  EXPECT_TRUE(CheckImplemented(StorageOptions{.dtype = DType::kBfloat16}, "params.w").ok());
+}
+
+TEST(OptionsCheckTest, FirstUnimplementedFieldIsReported) {
+  SaveOptions s;
+  s.array.use_zarr3 = true;
+  s.array.use_ocdbt = true;
+  Status st = CheckImplemented(s);
+  EXPECT_NE(st.message().find("use_ocdbt"), std::string::npos) << st.ToString();
+  EXPECT_EQ(st.message().find("use_zarr3"), std::string::npos) << st.ToString();
+}
+
+}  // namespace
+}  // namespace cairn
