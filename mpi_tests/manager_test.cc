@@ -411,6 +411,28 @@ TEST_F(ManagerTest, PreemptionOnOneRankMakesEveryRankSaveTheSameStep) {
   EXPECT_EQ(m->AllSteps(), (std::vector<int64_t>{0, 7}));
 }
 
+TEST_F(ManagerTest, AnotherPrimaryRankAndTheFinalizationCallback) {
+  auto o = Base();
+  o.multiprocessing_options.primary_host = size_ - 1;
+  o.max_to_keep = 1;
+  int finalized = 0;
+  o.async_options.post_finalization_callback = [&finalized] { ++finalized; };
+  const fs::path root = dir_.path() / "primary";
+  auto m = Open(o, root);
+  ASSERT_NE(m, nullptr);
+  for (int64_t step = 0; step < 3; ++step) ASSERT_TRUE(SaveModel(*m, step).ok());
+  EXPECT_EQ(finalized, 3);  // once per committed save, on every rank
+  EXPECT_EQ(StepDirs(root), (std::set<std::string>{"2"}));
+  ExpectModel(*m, std::nullopt, 2);
+  EXPECT_TRUE(m->WaitUntilFinished().ok());
+  EXPECT_TRUE(m->CheckForErrors().ok());
+  EXPECT_EQ(m->directory(), root);
+  auto bad = Base();
+  bad.multiprocessing_options.primary_host = size_;
+  EXPECT_SAME_ERROR_ON_ALL_RANKS(CheckpointManager::Create(comm_, root, bad).status(),
+                                 StatusCode::kInvalidArgument, "primary_host");
+}
+
 TEST_F(ManagerTest, ReadOnlyAndMissingDirectory) {
   const fs::path root = dir_.path() / "ro";
   {

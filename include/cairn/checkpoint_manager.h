@@ -47,6 +47,9 @@ namespace cairn {
 struct AsyncOptions {
   /// Timeout of a background save or barrier, seconds. Default: 1200.
   int timeout_secs = 1200;
+  /// A user barrier `fn(key, timeout_ms)` used instead of the built-in one (Orbax v0
+  /// `barrier_sync_fn`). Default: none. Not used until the async issue.
+  std::function<Status(std::string_view key, int timeout_ms)> barrier_sync_fn;
   /// Called once per committed save, on each rank. Default: none.
   std::function<void()> post_finalization_callback;
   /// Create step directories in the background. Default: true.
