@@ -207,7 +207,9 @@ TEST_F(ManagerTest, TrashInsteadOfDeletion) {
   EXPECT_EQ(StepDirs(root), (std::set<std::string>{"30", "trash"}));
   EXPECT_EQ(Entries(root / "trash"), (std::set<std::string>{"10", "20"}));
   // Trashed steps are whole checkpoints (restorable by hand) and are never listed as steps.
-  if (rank_ == 0) EXPECT_TRUE(IsCommittedCheckpoint(root / "trash" / "10"));
+  if (rank_ == 0) {
+    EXPECT_TRUE(IsCommittedCheckpoint(root / "trash" / "10"));
+  }
   ASSERT_TRUE(m->Reload().ok());
   EXPECT_EQ(m->AllSteps(), std::vector<int64_t>{30});
 
@@ -316,6 +318,14 @@ TEST_F(ManagerTest, CompositeItemsAndMetadata) {
                   .ok());
   EXPECT_EQ(back.data, Model(rank_, size_, 4).data);
   EXPECT_EQ(config_back, config);
+  // A mismatched item fails the whole restore before any target is touched ("config" comes
+  // first, "state" is the mismatch).
+  json untouched = "sentinel";
+  json wrong;
+  EXPECT_SAME_ERROR_ON_ALL_RANKS(
+      m->Restore(4, Composite{{"config", JsonRestore{&untouched}}, {"state", JsonRestore{&wrong}}}),
+      StatusCode::kFailedPrecondition, "cairn.StandardCheckpointHandler");
+  EXPECT_EQ(untouched, "sentinel");
   // Unknown item and unknown step: NotFound naming what exists.
   json x;
   EXPECT_SAME_ERROR_ON_ALL_RANKS(m->Restore(4, Composite{{"nope", JsonRestore{&x}}}),

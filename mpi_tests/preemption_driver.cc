@@ -1,6 +1,7 @@
-// A training loop that stops on preemption: each step updates a small distributed array (~20 ms),
-// then asks the PreemptionWatcher. When it answers true, every rank saves that step into
-// DIR/<step>, checks it restores, prints "PREEMPTED step=<n> rank=<r>" and exits 0.
+// A training loop that stops on preemption, driven by a CheckpointManager: each step updates a
+// small distributed array (~20 ms), calls Save (the manager saves only at a preemption) and then
+// ReachedPreemption. When that answers true, every rank has saved that step into DIR/<step>,
+// checks that it restores, prints "PREEMPTED step=<n> rank=<r>" and exits 0.
 // Each rank writes its pid to DIR/pid.<rank> at start, so that a script can signal one rank.
 // Usage: preemption_driver DIR [BACKEND=reference] [MAX_STEPS=750]
 // Exit: 0 preempted and saved; 1 an error; 2 usage; 3 no preemption within MAX_STEPS.
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -67,12 +69,15 @@ int main(int argc, char** argv) {
   if (!comm_or.ok()) return Fail("MpiCommunicator", comm_or.status(), rank);
   auto comm = *comm_or;
   const int size = comm->size();
-  auto watcher_or = cairn::PreemptionWatcher::Create(comm, {.signals = {SIGTERM, SIGUSR1}});
-  if (!watcher_or.ok()) return Fail("PreemptionWatcher::Create", watcher_or.status(), rank);
-  auto watcher = std::move(*watcher_or);
-  auto ckpt_or = cairn::Checkpointer::Create(comm);
-  if (!ckpt_or.ok()) return Fail("Checkpointer::Create", ckpt_or.status(), rank);
-  cairn::Checkpointer ckpt = std::move(*ckpt_or);
+  // Only a preemption saves: the default decision (save_interval_steps) would also save the
+  // first step of a fresh run (InitialSavePolicy, as in Orbax), so the policy is given explicitly.
+  auto mgr_or = cairn::CheckpointManager::Create(
+      comm, dir,
+      {.save_decision_policy = std::make_shared<cairn::PreemptionCheckpointingPolicy>(),
+       .preemption_options = {.signals = {SIGTERM, SIGUSR1}},
+       .save_options = {.backend = backend}});
+  if (!mgr_or.ok()) return Fail("CheckpointManager::Create", mgr_or.status(), rank);
+  std::unique_ptr<cairn::CheckpointManager> mgr = std::move(*mgr_or);
 
   if (!WritePid(dir, rank)) {
     return Fail("writing the pid file", cairn::InternalError((dir / "pid").string()), rank);
@@ -92,34 +97,45 @@ int main(int argc, char** argv) {
     for (int64_t i = 0; i < kPerRank; ++i) state[i] = step * 1000 + origin + i;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
 
-    auto reached = watcher->ReachedPreemption(step);
+    auto saved = mgr->Save(step, cairn::StandardSave{as_tree(state)});
+    if (!saved.ok()) return Fail("Save", saved.status(), rank);
+    auto reached = mgr->ReachedPreemption(step);
     if (!reached.ok()) return Fail("ReachedPreemption", reached.status(), rank);
-    if (!*reached) continue;
+    if (!*reached) {
+      if (*saved) return Fail("Save", cairn::InternalError("saved without a preemption"), rank);
+      continue;
+    }
+    // ReachedPreemption returns the answer Save agreed for this step: the step must be saved
+    // (a signal between the two counts from the next step on).
+    if (!*saved || mgr->LatestStep() != step) {
+      return Fail("Save", cairn::InternalError("the preemption step was not saved"), rank);
+    }
 
-    if (watcher->SignalReceivedLocally()) {
+    if (cairn::PreemptionWatcher::LastSignal() != 0) {
       std::printf("rank %d caught signal %d\n", rank, cairn::PreemptionWatcher::LastSignal());
     }
-    const cairn::SaveOptions opts{.backend = backend};
-    cairn::Status st = ckpt.Save(dir / std::to_string(step), as_tree(state), opts);
-    if (!st.ok()) return Fail("Save", st, rank);
     std::vector<int64_t> back(kPerRank, 0);
     cairn::Tree target = as_tree(back);
-    st = ckpt.Restore(dir / std::to_string(step), target).status();
+    cairn::Status st = mgr->Restore(step, cairn::StandardRestore{&target});
     if (!st.ok()) return Fail("Restore", st, rank);
     if (back != state) {
       return Fail("Restore", cairn::DataLossError("restored values differ from the saved ones"),
                   rank);
     }
+    st = mgr->Close();
+    if (!st.ok()) return Fail("Close", st, rank);
     std::printf("PREEMPTED step=%lld rank=%d\n", static_cast<long long>(step), rank);
     std::fflush(stdout);
-    watcher.reset();
+    mgr.reset();
+    comm.reset();
     MPI_Finalize();
     return 0;
   }
   if (rank == 0) {
     std::fprintf(stderr, "no preemption within %lld steps\n", static_cast<long long>(max_steps));
   }
-  watcher.reset();
+  mgr.reset();
+  comm.reset();
   MPI_Finalize();
   return 3;
 }

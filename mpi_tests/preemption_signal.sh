@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs preemption_driver on 4 ranks, sends a real signal from outside, and checks that every rank
-# stopped at the same step, saved it once, and exited 0.
+# Runs preemption_driver (a CheckpointManager loop) on 4 ranks, sends a real signal from outside,
+# and checks that every rank stopped at the same step, saved it once, and exited 0.
 #   TARGET=rank:   the signal goes to ONE rank's pid only (rank 2); only that rank catches it.
 #   TARGET=mpirun: the signal goes to mpiexec, which forwards it to every rank (Open MPI forwards
 #                  SIGUSR1/SIGUSR2; SIGTERM to mpiexec aborts the job instead).
@@ -86,8 +86,10 @@ for ((r = 0; r < np; r++)); do
   fi
 done
 
-# Exactly one committed checkpoint, named after that step, and no temporary leftovers.
-mapfile -t ckpts < <(find "$dir" -mindepth 1 -maxdepth 1 -type d -printf '%f\n')
+# Exactly one committed checkpoint, named after that step, and no temporary leftovers. Besides the
+# steps the manager's directory holds only its root metadata (metadata/_ROOT_METADATA).
+[[ -f $dir/metadata/_ROOT_METADATA ]] || fail "no root metadata in $dir/metadata"
+mapfile -t ckpts < <(find "$dir" -mindepth 1 -maxdepth 1 -type d ! -name metadata -printf '%f\n')
 ((${#ckpts[@]} == 1)) || fail "expected one checkpoint directory, found: ${ckpts[*]}"
 [[ ${ckpts[0]} == "$steps" ]] || fail "checkpoint directory ${ckpts[0]} is not step $steps"
 [[ -f $dir/$steps/commit_success.txt ]] || fail "no commit_success.txt in $dir/$steps"

@@ -5,6 +5,9 @@
 /// arguments point at the targets they fill.
 
 #include <functional>
+#include <locale>
+#include <random>
+#include <type_traits>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -71,12 +74,29 @@ struct JsonRestore {
   nlohmann::json* item = nullptr;
 };
 
+/// A stable name for a random engine type: the standard name for the standard engines
+/// ("std::mt19937_64", "std::ranlux48", ...), the same with every standard library; otherwise the
+/// demangled C++ type name.
+template <typename Engine>
+std::string RandomEngineName() {
+  if constexpr (std::is_same_v<Engine, std::minstd_rand0>) return "std::minstd_rand0";
+  else if constexpr (std::is_same_v<Engine, std::minstd_rand>) return "std::minstd_rand";
+  else if constexpr (std::is_same_v<Engine, std::mt19937>) return "std::mt19937";
+  else if constexpr (std::is_same_v<Engine, std::mt19937_64>) return "std::mt19937_64";
+  else if constexpr (std::is_same_v<Engine, std::ranlux24_base>) return "std::ranlux24_base";
+  else if constexpr (std::is_same_v<Engine, std::ranlux48_base>) return "std::ranlux48_base";
+  else if constexpr (std::is_same_v<Engine, std::ranlux24>) return "std::ranlux24";
+  else if constexpr (std::is_same_v<Engine, std::ranlux48>) return "std::ranlux48";
+  else if constexpr (std::is_same_v<Engine, std::knuth_b>) return "std::knuth_b";
+  else return DemangledTypeName(typeid(Engine));
+}
+
 /// The state of a standard random engine (std::mt19937, std::ranlux48, ...): the C++
 /// counterpart of Orbax `NumpyRandomKeySave` (a bit generator's state). The state is the engine's
-/// standard textual representation, which the C++ standard fixes, so it is portable between
-/// standard libraries. Handler: "cairn.RandomEngineHandler".
+/// standard textual representation (written in the "C" locale), which the C++ standard fixes, so
+/// it is portable between standard libraries. Handler: "cairn.RandomEngineHandler".
 struct RandomEngineSave {
-  /// The engine's type, checked on restore.
+  /// The engine's type (RandomEngineName), checked on restore.
   std::string engine;
   /// The engine's textual state (`operator<<`).
   std::string state;
@@ -87,25 +107,29 @@ struct RandomEngineSave {
   template <typename Engine>
   static RandomEngineSave Of(const Engine& engine, bool per_rank = true) {
     std::ostringstream out;
+    out.imbue(std::locale::classic());
     out << engine;
-    return {DemangledTypeName(typeid(Engine)), out.str(), per_rank};
+    return {RandomEngineName<Engine>(), out.str(), per_rank};
   }
 };
 /// Orbax `NumpyRandomKeyRestore`: restores into an engine.
 struct RandomEngineRestore {
   /// The engine's type; must match the saved one.
   std::string engine;
-  /// Parses a state into the target engine (false if the text is not a valid state).
-  std::function<bool(const std::string&)> assign;
+  /// Parses a state; with `commit` also assigns it to the target engine. Returns false (and
+  /// leaves the engine untouched) if the text is not a valid state. The handler calls it without
+  /// `commit` on every rank first, so a restore is all-or-nothing.
+  std::function<bool(const std::string& text, bool commit)> assign;
 
   template <typename Engine>
   static RandomEngineRestore Into(Engine* engine) {
-    return {DemangledTypeName(typeid(Engine)), [engine](const std::string& text) {
+    return {RandomEngineName<Engine>(), [engine](const std::string& text, bool commit) {
               std::istringstream in(text);
+              in.imbue(std::locale::classic());
               Engine parsed;
               in >> parsed;
               if (in.fail()) return false;
-              *engine = parsed;
+              if (commit) *engine = parsed;
               return true;
             }};
   }

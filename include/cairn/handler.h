@@ -34,13 +34,24 @@ namespace cairn {
 /// The readable (demangled) name of a C++ type, e.g. "cairn::JsonSave".
 std::string DemangledTypeName(std::type_index type);
 
+class CheckpointArgs;
+/// False for types that are data rather than argument structs (Tree, Items, JSON), so that
+/// `Save(dir, tree)` cannot silently wrap them: wrap them in StandardSave / JsonSave instead.
+template <typename T>
+constexpr bool IsArgumentType() {
+  return !std::is_same_v<T, CheckpointArgs> && !std::is_same_v<T, Tree> &&
+         !std::is_same_v<T, std::map<std::string, Tree>> && !std::is_same_v<T, nlohmann::json> &&
+         !std::is_same_v<T, DistributedArray> && !std::is_pointer_v<T> &&
+         !std::is_arithmetic_v<T> && !std::is_same_v<T, std::string>;
+}
+
 /// A type-erased argument struct (Orbax `CheckpointArgs`): holds a copy of any value. Save
 /// arguments hold the data to save (by value); restore arguments hold pointers to the targets to
 /// fill, so copying a CheckpointArgs never copies array data.
 class CheckpointArgs {
  public:
   CheckpointArgs() = default;
-  template <typename T, typename = std::enable_if_t<!std::is_same_v<std::decay_t<T>, CheckpointArgs>>>
+  template <typename T, typename = std::enable_if_t<IsArgumentType<std::decay_t<T>>()>>
   CheckpointArgs(T value)  // NOLINT: implicit, so that `Composite{{"x", JsonSave{j}}}` reads well
       : value_(std::make_shared<std::decay_t<T>>(std::move(value))),
         type_(typeid(std::decay_t<T>)) {}
@@ -133,8 +144,8 @@ class HandlerRegistry {
   static HandlerRegistry& Global();
 
   /// Registers `args_type` (named `args_name` in messages) with `handler`. InvalidArgument if
-  /// neither for_save nor for_restore is set, or if the type is already registered with a
-  /// different handler (AlreadyExists).
+  /// neither for_save nor for_restore is set; AlreadyExists if the type is already registered
+  /// with a different handler, or another handler has the same TypeName().
   Status Register(std::type_index args_type, std::string args_name,
                   std::shared_ptr<CheckpointHandler> handler, RegistrationOptions options);
   /// The handler for an argument type (Orbax `get_registered_handler_cls`). NotFound naming the

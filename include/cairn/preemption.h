@@ -80,9 +80,14 @@ class PreemptionWatcher {
   /// first reached. Every rank returns the same result: FailedPrecondition if ranks pass
   /// different steps (naming the ranks and their steps; the watcher's state is unchanged), or
   /// the communicator's error if the reduction itself fails.
+  ///
+  /// A repeated call for the step of the previous call returns that call's agreed answer without
+  /// communicating (so `Save(step)` followed by `ReachedPreemption(step)` cannot disagree when a
+  /// signal lands between them: the late signal counts from the next step on).
   Result<bool> ReachedPreemption(int64_t step);
   /// As above, and reduces `piggyback` (element-wise max over ranks, same length on every rank)
   /// in the same collective, so a caller that needs other agreed values pays no extra round.
+  /// Always communicates (and updates the answer that a repeated call returns).
   Result<bool> ReachedPreemption(int64_t step, std::vector<int64_t>* piggyback);
 
   /// Local, no communication: a preemption signal (or RequestPreemption()) arrived in this
@@ -115,6 +120,8 @@ class PreemptionWatcher {
   std::shared_ptr<Communicator> comm_;
   std::vector<int> installed_;
   std::optional<int64_t> preemption_step_;
+  // The step and answer of the last agreed check: a second call for the same step returns it.
+  std::optional<std::pair<int64_t, bool>> last_;
 };
 
 }  // namespace cairn

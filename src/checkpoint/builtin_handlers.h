@@ -27,7 +27,8 @@ void RegisterBuiltinHandlers(HandlerRegistry& registry);
 /// Registers the protobuf handler (defined only when built with protobuf).
 void RegisterProtoHandler(HandlerRegistry& registry);
 
-/// True if both handler names store a cairn tree (so either can restore the other's items).
+/// True for the general tree handlers (Standard, PyTree): either restores the other's items.
+/// (The array handler's items hold one array under a fixed key: only ArrayRestore reads them.)
 bool IsTreeHandlerName(std::string_view name);
 
 }  // namespace cairn::checkpoint

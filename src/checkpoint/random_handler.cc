@@ -235,15 +235,17 @@ class RandomEngineHandlerImpl : public CheckpointHandler {
                                    stored.type + ", which cannot be restored into a " + a->engine);
     }
     CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*ctx.comm, st));
-    // The engine parses into a temporary and assigns only on success, so a rank whose state is
-    // invalid keeps its engine; ranks that parsed theirs have already been assigned.
-    if (!a->assign(state.get<std::string>())) {
+    // Every rank checks its state first; engines are assigned only once all states parsed, so a
+    // failure leaves every rank's engine untouched.
+    if (!a->assign(state.get<std::string>(), /*commit=*/false)) {
       st = DataLossError("'" + (directory / kStateFile).string() + "': the state " +
                          (stored.per_rank ? "of rank " + std::to_string(ctx.comm->rank())
                                           : std::string("saved by the primary")) +
                          " is not a valid state of " + stored.type);
     }
-    return AgreeOnStatus(*ctx.comm, st);
+    CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*ctx.comm, st));
+    a->assign(state.get<std::string>(), /*commit=*/true);
+    return OkStatus();
   }
 
   Result<Tree> Metadata(const fs::path& directory) const override {

@@ -101,18 +101,22 @@ Status RestoreStep(Communicator& comm, const CheckpointerOptions& opts,
   for (const auto& [name, a] : items) names.push_back(name);
   CAIRN_ASSIGN_OR_RETURN(json stored, CheckStepItems(comm, primary, directory, names));
 
-  HandlerContext hctx{&comm, primary, std::nullopt, nullptr, &options, nullptr};
+  // Every item's handler must match the one that saved it, checked before any target is touched
+  // (identical on every rank: `stored` was broadcast).
   for (size_t k = 0; k < items.size(); ++k) {
     const auto& [name, handler] = plan[k];
     const std::string saved_by = stored.value(name, std::string());
     if (!saved_by.empty() && saved_by != handler->TypeName() &&
         !(IsTreeHandlerName(saved_by) && IsTreeHandlerName(handler->TypeName()))) {
-      // Identical on every rank: `stored` was broadcast.
       return FailedPreconditionError("checkpoint '" + directory.string() + "' item '" + name +
                                      "' was saved by " + saved_by + ", but the restore arguments (" +
                                      items[k].second->TypeName() + ") belong to " +
                                      handler->TypeName());
     }
+  }
+  HandlerContext hctx{&comm, primary, std::nullopt, nullptr, &options, nullptr};
+  for (size_t k = 0; k < items.size(); ++k) {
+    const auto& [name, handler] = plan[k];
     st = handler->Restore(hctx, directory / name, *items[k].second);
     CAIRN_RETURN_IF_ERROR(AgreeOnStatus(
         comm, st.WithContext("checkpoint '" + directory.string() + "' item '" + name + "'")));
@@ -130,8 +134,13 @@ Result<std::map<std::string, Tree>> ReadStepItemMetadata(const HandlerRegistry& 
       return DataLossError("'" + (directory / coord::kCheckpointMetadataFile).string() +
                            "': item_handlers['" + name + "'] is not a string");
     }
-    CAIRN_ASSIGN_OR_RETURN(auto handler, registry.HandlerByName(handler_name.get<std::string>()));
-    auto tree = handler->Metadata(directory / name);
+    auto handler = registry.HandlerByName(handler_name.get<std::string>());
+    if (!handler.ok()) {
+      // A custom item this process has no handler for: named, not fatal for the other items.
+      out.emplace(name, Tree::Json({{"handler", handler_name}, {"unknown_handler", true}}));
+      continue;
+    }
+    auto tree = (*handler)->Metadata(directory / name);
     if (!tree.ok()) return tree.status().WithContext("item '" + name + "'");
     out.emplace(name, std::move(tree).value());
   }

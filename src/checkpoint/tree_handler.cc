@@ -120,7 +120,7 @@ std::shared_ptr<CheckpointHandler> ArrayHandler() {
 std::shared_ptr<CheckpointHandler> TreeHandler() { return PyTreeHandler(); }
 
 bool IsTreeHandlerName(std::string_view name) {
-  return name == kStandardHandlerName || name == kTreeHandlerName || name == kArrayHandlerName;
+  return name == kStandardHandlerName || name == kTreeHandlerName;
 }
 
 }  // namespace cairn::checkpoint

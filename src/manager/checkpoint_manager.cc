@@ -180,7 +180,9 @@ Result<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
         CAIRN_RETURN_IF_ERROR(base::CreateDirectories(m->directory_, mode));
       }
       if (o.read_only) return OkStatus();
-      if (o.cleanup_tmp_directories) manager::RemoveTemporaryEntries(m->directory_);
+      // Interrupted deletions are always garbage; other temporary entries only on request.
+      manager::RemoveTemporaryEntries(m->directory_,
+                                      /*only_deletions=*/!o.cleanup_tmp_directories);
       const fs::path root_meta =
           m->directory_ / manager::kRootMetadataDir / manager::kRootMetadataFile;
       if (o.save_root_metadata && !fs::exists(root_meta, ec)) {
@@ -209,7 +211,10 @@ Status CheckpointManager::Scan(bool prune) {
     std::vector<StepInfo> steps;
     st = [&]() -> Status {
       CAIRN_ASSIGN_OR_RETURN(steps, manager::ListSteps(directory_, NameFormat(options_), nullptr));
-      if (!prune || options_.read_only || steps.size() < 2) return OkStatus();
+      if (!prune || options_.read_only) return OkStatus();
+      // Steps whose deletion a crash interrupted are garbage by construction.
+      manager::RemoveTemporaryEntries(directory_, /*only_deletions=*/true);
+      if (steps.size() < 2) return OkStatus();
       std::vector<bool> keep = preservation_policy_->ShouldPreserve(PolicyInfos(steps), {});
       if (keep.size() != steps.size()) {
         return InternalError("preservation policy returned " + std::to_string(keep.size()) +

@@ -200,6 +200,9 @@ PreemptionWatcher::~PreemptionWatcher() {
 }
 
 Result<bool> PreemptionWatcher::ReachedPreemption(int64_t step) {
+  // Every rank holds the same `last_` (set by the same collective calls), so skipping the
+  // collective here is a decision all ranks make together.
+  if (last_ && last_->first == step) return last_->second;
   return ReachedPreemption(step, nullptr);
 }
 
@@ -228,6 +231,7 @@ Result<bool> PreemptionWatcher::ReachedPreemption(int64_t step, std::vector<int6
         "ReachedPreemption must be called with the same step on every rank, got " + detail);
   }
   if (v[0] != 0 && !preemption_step_) preemption_step_ = step;
+  last_ = {step, preemption_step_.has_value()};
   return preemption_step_.has_value();
 }
 

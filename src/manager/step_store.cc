@@ -81,11 +81,15 @@ Status DeleteStep(const fs::path& root, const std::string& name,
   return OkStatus();
 }
 
-void RemoveTemporaryEntries(const fs::path& root) {
+void RemoveTemporaryEntries(const fs::path& root, bool only_deletions) {
   std::error_code ec;
   std::vector<fs::path> doomed;
+  const std::string deleting = std::string(coord::kTmpMarker) + "deleting-";
   for (const auto& entry : fs::directory_iterator(root, ec)) {
-    if (IsTemporaryName(entry.path().filename().string())) doomed.push_back(entry.path());
+    const std::string name = entry.path().filename().string();
+    if (only_deletions ? name.find(deleting) != std::string::npos : IsTemporaryName(name)) {
+      doomed.push_back(entry.path());
+    }
   }
   for (const auto& p : doomed) fs::remove_all(p, ec);
 }

@@ -30,8 +30,9 @@ Status DeleteStep(const std::filesystem::path& root, const std::string& name,
                   const std::optional<std::filesystem::path>& trash,
                   std::optional<uint32_t> mode);
 
-/// Removes leftover `*.cairn-tmp-*` entries directly under `root` (best effort).
-void RemoveTemporaryEntries(const std::filesystem::path& root);
+/// Removes leftover `*.cairn-tmp-*` entries directly under `root` (best effort); with
+/// `only_deletions`, only steps whose deletion was interrupted (`*.cairn-tmp-deleting-*`).
+void RemoveTemporaryEntries(const std::filesystem::path& root, bool only_deletions = false);
 
 /// Encodes/decodes the step list for the broadcast from the primary.
 nlohmann::json StepsToJson(const std::vector<CheckpointManager::StepInfo>& steps);
