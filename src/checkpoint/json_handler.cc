@@ -3,6 +3,7 @@
 #include "base/fs.h"
 #include "cairn/args.h"
 #include "checkpoint/builtin_handlers.h"
+#include "checkpoint/handler_util.h"
 
 namespace cairn::checkpoint {
 namespace {
@@ -25,7 +26,7 @@ class JsonHandlerImpl : public CheckpointHandler {
     const auto* a = args.As<JsonSave>();
     Status st;
     if (a == nullptr) {
-      st = InvalidArgumentError(TypeName() + " cannot take arguments of type " + args.TypeName());
+      st = WrongArgs(TypeName(), args);
     } else if (ctx.comm->rank() == ctx.primary_host) {
       std::string text;
       try {
@@ -45,20 +46,13 @@ class JsonHandlerImpl : public CheckpointHandler {
                  const CheckpointArgs& args) override {
     const auto* a = args.As<JsonRestore>();
     Status st;
-    if (a == nullptr || a->item == nullptr) {
-      st = InvalidArgumentError(a == nullptr ? TypeName() + " cannot take arguments of type " +
-                                                   args.TypeName()
-                                             : "JsonRestore: null target");
+    if (a == nullptr) {
+      st = WrongArgs(TypeName(), args);
+    } else if (a->item == nullptr) {
+      st = InvalidArgumentError("JsonRestore: null target");
     }
     CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*ctx.comm, st));
-    std::string text;
-    if (ctx.comm->rank() == ctx.primary_host) {
-      auto read = base::ReadFile(directory / kJsonFile);
-      st = read.status();
-      if (read.ok()) text = std::move(read).value();
-    }
-    CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*ctx.comm, st));
-    CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*ctx.comm, ctx.comm->Broadcast(text, ctx.primary_host)));
+    CAIRN_ASSIGN_OR_RETURN(std::string text, ReadOnPrimaryAndShare(ctx, directory / kJsonFile));
     auto parsed = ParseJsonFile(directory / kJsonFile, text);
     CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*ctx.comm, parsed.status()));
     *a->item = std::move(parsed).value();

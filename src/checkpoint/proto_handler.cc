@@ -11,6 +11,7 @@
 #include "base/fs.h"
 #include "cairn/proto.h"
 #include "checkpoint/builtin_handlers.h"
+#include "checkpoint/handler_util.h"
 
 namespace cairn::checkpoint {
 namespace {
@@ -21,9 +22,6 @@ namespace pb = google::protobuf;
 constexpr char kProtoFile[] = "proto.pbtxt";
 constexpr std::string_view kTypeHeader = "# proto-message: ";
 
-Status WrongArgs(const std::string& handler, const CheckpointArgs& args) {
-  return InvalidArgumentError(handler + " cannot take arguments of type " + args.TypeName());
-}
 
 // Keeps the parser's first error for the message (by default it goes to the log).
 class FirstError : public pb::io::ErrorCollector {
@@ -112,14 +110,7 @@ class ProtoHandlerImpl : public CheckpointHandler {
     }
     CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, st));
     const fs::path path = directory / kProtoFile;
-    std::string text;
-    if (comm.rank() == ctx.primary_host) {
-      auto read = base::ReadFile(path);
-      st = read.status();
-      if (read.ok()) text = std::move(read).value();
-    }
-    CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, st));
-    CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, comm.Broadcast(text, ctx.primary_host)));
+    CAIRN_ASSIGN_OR_RETURN(std::string text, ReadOnPrimaryAndShare(ctx, path));
     auto stored = SplitFile(path, text);
     CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, stored.status()));
     const std::string want = a->item->GetTypeName();

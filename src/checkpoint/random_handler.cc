@@ -15,6 +15,7 @@
 #include "base/fs.h"
 #include "cairn/args.h"
 #include "checkpoint/builtin_handlers.h"
+#include "checkpoint/handler_util.h"
 
 namespace cairn::checkpoint {
 namespace {
@@ -33,9 +34,6 @@ struct Flavour {
 constexpr Flavour kEngine{kRandomEngineHandlerName, "engine"};
 constexpr Flavour kKey{kRandomKeyHandlerName, "impl"};
 
-Status WrongArgs(const std::string& handler, const CheckpointArgs& args) {
-  return InvalidArgumentError(handler + " cannot take arguments of type " + args.TypeName());
-}
 
 // One rank's save arguments, as exchanged between ranks.
 struct SaveRecord {
@@ -155,15 +153,8 @@ Result<json> ReadMyState(const HandlerContext& ctx, const fs::path& directory,
                          StoredStates* stored) {
   Communicator& comm = *ctx.comm;
   const fs::path path = directory / kStateFile;
-  std::string text;
   Status st;
-  if (comm.rank() == ctx.primary_host) {
-    auto read = base::ReadFile(path);
-    st = read.status();
-    if (read.ok()) text = std::move(read).value();
-  }
-  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, st));
-  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, comm.Broadcast(text, ctx.primary_host)));
+  CAIRN_ASSIGN_OR_RETURN(std::string text, ReadOnPrimaryAndShare(ctx, path));
   auto parsed = ParseStates(path, text, flavour, is_valid_state);
   CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, parsed.status()));
   *stored = std::move(parsed).value();

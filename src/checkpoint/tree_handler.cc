@@ -4,6 +4,7 @@
 
 #include "cairn/args.h"
 #include "checkpoint/builtin_handlers.h"
+#include "checkpoint/handler_util.h"
 #include "checkpoint/impl.h"
 #include "format/metadata_json.h"
 #include "base/fs.h"
@@ -17,9 +18,6 @@ namespace fs = std::filesystem;
 // The key under which ArraySave stores its array (Orbax's default `array_name`).
 constexpr char kArrayKey[] = "array";
 
-Status WrongArgs(const std::string& handler, const CheckpointArgs& args) {
-  return InvalidArgumentError(handler + " cannot take arguments of type " + args.TypeName());
-}
 
 Result<Tree> ReadTreeMetadata(const fs::path& directory) {
   CAIRN_ASSIGN_OR_RETURN(ItemMetadata m, ReadItemMetadata(directory.parent_path(),
