@@ -95,7 +95,8 @@ class LocalCounterHandler : public MyCounterHandler {
     const auto* a = args.As<LocalCounterSave>();
     return MyCounterHandler::Save(ctx, d, MyCounterSave{a ? a->value : 0});
   }
-  Status Restore(const HandlerContext& ctx, const fs::path& d, const CheckpointArgs& args) override {
+  Status Restore(const HandlerContext& ctx, const fs::path& d,
+                 const CheckpointArgs& args) override {
     const auto* a = args.As<LocalCounterRestore>();
     return MyCounterHandler::Restore(ctx, d, MyCounterRestore{a ? a->value : nullptr});
   }
@@ -136,7 +137,8 @@ class HandlersTest : public ::testing::Test {
     std::string all;
     if (rank_ == 0) {
       std::error_code ec;
-      for (const auto& e : fs::directory_iterator(dir, ec)) all += e.path().filename().string() + "\n";
+      for (const auto& e : fs::directory_iterator(dir, ec))
+        all += e.path().filename().string() + "\n";
     }
     EXPECT_TRUE(comm_->Broadcast(all, 0).ok());
     std::vector<std::string> out;
@@ -276,8 +278,7 @@ TEST_F(HandlersTest, RandomEngineOfAnotherTypeIsFailedPrecondition) {
   EXPECT_SAME_ERROR_ON_ALL_RANKS(ckpt_->Restore(path, RandomEngineRestore::Into(&other)),
                                  StatusCode::kFailedPrecondition, "into a std::mt19937");
   Status st = ckpt_->Restore(path, RandomEngineRestore::Into(&other));
-  EXPECT_NE(st.message().find("std::mt19937_64"), std::string::npos)
-      << st.ToString();
+  EXPECT_NE(st.message().find("std::mt19937_64"), std::string::npos) << st.ToString();
   EXPECT_TRUE(other == before) << "the target must be left alone";
 }
 
@@ -352,11 +353,11 @@ TEST_F(HandlersTest, RandomEnginePerRankNeedsTheSameNumberOfRanks) {
 // --- RandomKey. ------------------------------------------------------------------------------
 
 TEST_F(HandlersTest, RandomKeyRoundTripsSharedAndPerRank) {
-  const std::vector<uint32_t> mine = {0xdeadbeefu + static_cast<uint32_t>(rank_), 42u,
-                                      0xffffffffu};
+  const std::vector<uint32_t> mine = {0xdeadbeefu + static_cast<uint32_t>(rank_), 42u, 0xffffffffu};
   ASSERT_TRUE(ckpt_->Save(dir_.path() / "shared", RandomKeySave{.key_data = mine}).ok());
-  ASSERT_TRUE(ckpt_->Save(dir_.path() / "per_rank",
-                          RandomKeySave{.key_data = mine, .impl = "rbg", .per_rank = true})
+  ASSERT_TRUE(ckpt_
+                  ->Save(dir_.path() / "per_rank",
+                         RandomKeySave{.key_data = mine, .impl = "rbg", .per_rank = true})
                   .ok());
 
   std::vector<uint32_t> key;
@@ -395,8 +396,8 @@ TEST_F(HandlersTest, RanksDisagreeingOnPerRankIsInvalidArgumentNotAHang) {
   EXPECT_SAME_ERROR_ON_ALL_RANKS(st, StatusCode::kInvalidArgument, "per_rank");
   // The last rank saves another engine type.
   std::mt19937 small(3);
-  st = ckpt_->Save(dir_.path() / "y", rank_ == size_ - 1 ? RandomEngineSave::Of(small)
-                                                         : RandomEngineSave::Of(engine));
+  st = ckpt_->Save(dir_.path() / "y",
+                   rank_ == size_ - 1 ? RandomEngineSave::Of(small) : RandomEngineSave::Of(engine));
   EXPECT_SAME_ERROR_ON_ALL_RANKS(st, StatusCode::kInvalidArgument,
                                  "rank " + std::to_string(size_ - 1) + " saves engine");
   EXPECT_TRUE(Entries(dir_.path()).empty());
@@ -453,9 +454,11 @@ TEST_F(HandlersTest, ProtoRoundTripsAndChecksTheMessageType) {
 
 TEST_F(HandlersTest, CompositeSavesRestoresPartiallyAndDescribesEveryItem) {
   const Shape shape = {9, 4};
-  std::vector<unsigned char> buf = MakeBuffer(DType::kFloat32, shape, RowBlock(shape, rank_, size_));
+  std::vector<unsigned char> buf =
+      MakeBuffer(DType::kFloat32, shape, RowBlock(shape, rank_, size_));
   Tree state;
-  state["params"]["w"] = DistributedArray{DType::kFloat32, shape, {{RowBlock(shape, rank_, size_), buf.data()}}};
+  state["params"]["w"] =
+      DistributedArray{DType::kFloat32, shape, {{RowBlock(shape, rank_, size_), buf.data()}}};
   state["step"] = Scalar(int64_t{12});
   const json meta_value = {{"epoch", 3}, {"tag", "c"}};
   std::mt19937_64 engine = RankEngine(rank_);
@@ -568,8 +571,7 @@ TEST_F(HandlersTest, UnregisteredArgumentTypeIsNotFoundAndLeavesNoDirectory) {
   EXPECT_SAME_ERROR_ON_ALL_RANKS(ckpt_->Save(dir_.path() / "a", UnregisteredThing{}),
                                  StatusCode::kNotFound, type);
   EXPECT_SAME_ERROR_ON_ALL_RANKS(
-      ckpt_->Save(dir_.path() / "b",
-                  Composite{{"ok", JsonSave{1}}, {"bad", UnregisteredThing{}}}),
+      ckpt_->Save(dir_.path() / "b", Composite{{"ok", JsonSave{1}}, {"bad", UnregisteredThing{}}}),
       StatusCode::kNotFound, "item 'bad'");
   EXPECT_TRUE(Entries(dir_.path()).empty());
   // Restoring with it: NotFound too, before anything is read.
@@ -581,10 +583,13 @@ TEST_F(HandlersTest, UnregisteredArgumentTypeIsNotFoundAndLeavesNoDirectory) {
 TEST_F(HandlersTest, PerCheckpointerRegistryKnowsTypesTheGlobalOneDoesNot) {
   auto registry = HandlerRegistry::WithBuiltins();
   auto local = std::make_shared<LocalCounterHandler>();
-  ASSERT_TRUE(registry->Register(typeid(LocalCounterSave), "LocalCounterSave", local,
-                                 {.for_save = true}).ok());
-  ASSERT_TRUE(registry->Register(typeid(LocalCounterRestore), "LocalCounterRestore", local,
-                                 {.for_restore = true}).ok());
+  ASSERT_TRUE(
+      registry->Register(typeid(LocalCounterSave), "LocalCounterSave", local, {.for_save = true})
+          .ok());
+  ASSERT_TRUE(registry
+                  ->Register(typeid(LocalCounterRestore), "LocalCounterRestore", local,
+                             {.for_restore = true})
+                  .ok());
   auto c = Checkpointer::Create(comm_, {.checkpointables = {.registry = registry}});
   ASSERT_TRUE(c.ok());
   const fs::path path = dir_.path() / "local";
@@ -620,8 +625,9 @@ TEST_F(HandlersTest, RestoreArgsOfAnotherHandlerAreFailedPrecondition) {
   state["x"] = DistributedArray::Of(std::span(data), {2});
   std::mt19937_64 engine = RankEngine(rank_);
   const fs::path path = dir_.path() / "mixed";
-  ASSERT_TRUE(ckpt_->Save(path, Composite{{"state", StandardSave{state}},
-                                          {"rng", RandomEngineSave::Of(engine)}})
+  ASSERT_TRUE(ckpt_
+                  ->Save(path, Composite{{"state", StandardSave{state}},
+                                         {"rng", RandomEngineSave::Of(engine)}})
                   .ok());
   json j;
   Status st = ckpt_->Restore(path, Composite{{"state", JsonRestore{&j}}});

@@ -23,7 +23,8 @@ struct Model {
     data.resize(static_cast<size_t>(b.NumElements()));
     for (int64_t r = 0; r < b.shape[0]; ++r) {
       for (int64_t c = 0; c < 3; ++c) {
-        data[static_cast<size_t>(r * 3 + c)] = step * 1000 + static_cast<double>((b.origin[0] + r) * 3 + c);
+        data[static_cast<size_t>(r * 3 + c)] =
+            step * 1000 + static_cast<double>((b.origin[0] + r) * 3 + c);
       }
     }
     array = DistributedArray{DType::kFloat64, shape, {{b, data.data()}}};
@@ -79,7 +80,8 @@ class ManagerTest : public ::testing::Test {
     std::string names;
     if (rank_ == 0) {
       std::error_code ec;
-      for (const auto& e : fs::directory_iterator(dir, ec)) names += e.path().filename().string() + "\n";
+      for (const auto& e : fs::directory_iterator(dir, ec))
+        names += e.path().filename().string() + "\n";
     }
     std::string all = names;
     EXPECT_TRUE(comm_->Broadcast(all, 0).ok());
@@ -271,11 +273,9 @@ TEST_F(ManagerTest, CompositeItemsAndMetadata) {
   ASSERT_NE(m, nullptr);
   Model model(rank_, size_, 4);
   const json config = {{"lr", 0.1}, {"layers", {3, 4}}};
-  auto saved = m->Save(4,
-                       Composite{{"state", StandardSave{model.AsTree(4)}},
-                                 {"config", JsonSave{config}}},
-                       {.metrics = json{{"loss", 0.25}},
-                        .custom_metadata = json{{"note", "first"}}});
+  auto saved =
+      m->Save(4, Composite{{"state", StandardSave{model.AsTree(4)}}, {"config", JsonSave{config}}},
+              {.metrics = json{{"loss", 0.25}}, .custom_metadata = json{{"note", "first"}}});
   ASSERT_TRUE(saved.ok()) << saved.status().ToString();
   EXPECT_TRUE(*saved);
   // A second manager with other root metadata does not overwrite the first.
@@ -287,9 +287,8 @@ TEST_F(ManagerTest, CompositeItemsAndMetadata) {
 
   auto step_meta = m->Metadata(4);
   ASSERT_TRUE(step_meta.ok()) << step_meta.status().ToString();
-  EXPECT_EQ(step_meta->item_handlers,
-            (json{{"state", "cairn.StandardCheckpointHandler"},
-                  {"config", "cairn.JsonCheckpointHandler"}}));
+  EXPECT_EQ(step_meta->item_handlers, (json{{"state", "cairn.StandardCheckpointHandler"},
+                                            {"config", "cairn.JsonCheckpointHandler"}}));
   EXPECT_EQ(step_meta->metrics, (json{{"loss", 0.25}}));
   EXPECT_EQ(step_meta->custom_metadata, (json{{"note", "first"}}));
   EXPECT_GT(step_meta->commit_timestamp_nsecs, 0);
@@ -364,9 +363,10 @@ TEST_F(ManagerTest, ArrayAndPyTreeItemsRestoreOntoAnotherDecomposition) {
   Tree only_w;
   only_w["params"]["w"] = DistributedArray::Replicated(DType::kFloat64, {12, 3}, again.data());
   RestoreReport report;
-  st = m->Restore(2, Composite{{"tree", PyTreeRestore{.item = &only_w,
-                                                      .options = RestoreOptions{.partial_load = true},
-                                                      .report = &report}}});
+  st = m->Restore(2,
+                  Composite{{"tree", PyTreeRestore{.item = &only_w,
+                                                   .options = RestoreOptions{.partial_load = true},
+                                                   .report = &report}}});
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(again, full);
   // A tree item restored through the array handler's arguments is refused clearly.
@@ -463,8 +463,8 @@ TEST_F(ManagerTest, ReadOnlyAndMissingDirectory) {
   auto o2 = Base();
   o2.create = false;
   EXPECT_SAME_ERROR_ON_ALL_RANKS(
-      CheckpointManager::Create(comm_, dir_.path() / "absent", o2).status(),
-      StatusCode::kNotFound, "absent");
+      CheckpointManager::Create(comm_, dir_.path() / "absent", o2).status(), StatusCode::kNotFound,
+      "absent");
 }
 
 TEST_F(ManagerTest, BadOptionsAreRefusedOnEveryRank) {

@@ -6,13 +6,12 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
-
-#include <boost/program_options.hpp>
 
 #include "cairn/cairn.hpp"
 #include "cairn/mpi.h"
@@ -71,7 +70,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   auto comm = cairn::MpiCommunicator(MPI_COMM_WORLD).value();
-  std::string root = (fs::path(dir) / ("cairn-manager-bench-" + std::to_string(::getpid()))).string();
+  std::string root =
+      (fs::path(dir) / ("cairn-manager-bench-" + std::to_string(::getpid()))).string();
   comm->Broadcast(root, 0).IgnoreError();
   cairn::CheckpointManagerOptions opts;
   opts.save_interval_steps = 1 << 30;  // never saves by interval
@@ -89,12 +89,10 @@ int main(int argc, char** argv) {
     MPI_Allreduce(MPI_IN_PLACE, v, 3, MPI_INT64_T, MPI_MAX, dup);
     sink += v[0];
   });
-  const double preempt = PerCallMicros(runs, calls, [&](int64_t step) {
-    sink += (*mgr)->ReachedPreemption(step).value_or(false);
-  });
-  const double should = PerCallMicros(runs, calls, [&](int64_t step) {
-    sink += (*mgr)->ShouldSave(step + 1).value_or(false);
-  });
+  const double preempt = PerCallMicros(
+      runs, calls, [&](int64_t step) { sink += (*mgr)->ReachedPreemption(step).value_or(false); });
+  const double should = PerCallMicros(
+      runs, calls, [&](int64_t step) { sink += (*mgr)->ShouldSave(step + 1).value_or(false); });
   if (rank == 0) {
     std::printf("manager-bench: %d rank(s), median of %d runs x %d calls\n", size, runs, calls);
     std::printf("  %-28s %8.2f us/call\n", "baseline MPI_Allreduce(3)", allreduce);

@@ -6,15 +6,14 @@
 
 #include <functional>
 #include <locale>
-#include <random>
-#include <type_traits>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <typeinfo>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "cairn/array.h"
 #include "cairn/handler.h"
@@ -79,16 +78,26 @@ struct JsonRestore {
 /// demangled C++ type name.
 template <typename Engine>
 std::string RandomEngineName() {
-  if constexpr (std::is_same_v<Engine, std::minstd_rand0>) return "std::minstd_rand0";
-  else if constexpr (std::is_same_v<Engine, std::minstd_rand>) return "std::minstd_rand";
-  else if constexpr (std::is_same_v<Engine, std::mt19937>) return "std::mt19937";
-  else if constexpr (std::is_same_v<Engine, std::mt19937_64>) return "std::mt19937_64";
-  else if constexpr (std::is_same_v<Engine, std::ranlux24_base>) return "std::ranlux24_base";
-  else if constexpr (std::is_same_v<Engine, std::ranlux48_base>) return "std::ranlux48_base";
-  else if constexpr (std::is_same_v<Engine, std::ranlux24>) return "std::ranlux24";
-  else if constexpr (std::is_same_v<Engine, std::ranlux48>) return "std::ranlux48";
-  else if constexpr (std::is_same_v<Engine, std::knuth_b>) return "std::knuth_b";
-  else return DemangledTypeName(typeid(Engine));
+  if constexpr (std::is_same_v<Engine, std::minstd_rand0>)
+    return "std::minstd_rand0";
+  else if constexpr (std::is_same_v<Engine, std::minstd_rand>)
+    return "std::minstd_rand";
+  else if constexpr (std::is_same_v<Engine, std::mt19937>)
+    return "std::mt19937";
+  else if constexpr (std::is_same_v<Engine, std::mt19937_64>)
+    return "std::mt19937_64";
+  else if constexpr (std::is_same_v<Engine, std::ranlux24_base>)
+    return "std::ranlux24_base";
+  else if constexpr (std::is_same_v<Engine, std::ranlux48_base>)
+    return "std::ranlux48_base";
+  else if constexpr (std::is_same_v<Engine, std::ranlux24>)
+    return "std::ranlux24";
+  else if constexpr (std::is_same_v<Engine, std::ranlux48>)
+    return "std::ranlux48";
+  else if constexpr (std::is_same_v<Engine, std::knuth_b>)
+    return "std::knuth_b";
+  else
+    return DemangledTypeName(typeid(Engine));
 }
 
 /// The state of a standard random engine (std::mt19937, std::ranlux48, ...): the C++

@@ -24,12 +24,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "cairn/checkpointer.h"
 #include "cairn/communicator.h"
@@ -164,8 +163,7 @@ class CheckpointManager {
   /// options (naming the field), NotFound for a missing directory with create=false.
   static Result<std::unique_ptr<CheckpointManager>> Create(
       std::shared_ptr<Communicator> comm, std::filesystem::path directory,
-      CheckpointManagerOptions options = {},
-      nlohmann::json metadata = nlohmann::json::object());
+      CheckpointManagerOptions options = {}, nlohmann::json metadata = nlohmann::json::object());
   ~CheckpointManager();
   CheckpointManager(const CheckpointManager&) = delete;
   CheckpointManager& operator=(const CheckpointManager&) = delete;
@@ -247,7 +245,7 @@ class CheckpointManager {
   std::shared_ptr<const SaveDecisionPolicy> save_policy_;
   std::shared_ptr<const PreservationPolicy> preservation_policy_;
   std::unique_ptr<PreemptionWatcher> preemption_;
-  std::vector<StepInfo> steps_;  // ascending
+  std::vector<StepInfo> steps_;   // ascending
   nlohmann::json root_metadata_;  // as given to Create
   bool closed_ = false;
 };

@@ -9,20 +9,19 @@
 ///
 ///   struct MyStateSave { MyState item; };
 ///   struct MyStateRestore { MyState* item; };
-///   cairn::RegisterWithHandler<MyStateSave>(std::make_shared<MyStateHandler>(), {.for_save = true});
-///   cairn::RegisterWithHandler<MyStateRestore>(handler, {.for_restore = true});
+///   cairn::RegisterWithHandler<MyStateSave>(std::make_shared<MyStateHandler>(), {.for_save =
+///   true}); cairn::RegisterWithHandler<MyStateRestore>(handler, {.for_restore = true});
 ///   manager.Save(step, cairn::Composite{{"state", StandardSave{tree}}, {"mine", MyStateSave{s}}});
 
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <typeindex>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "cairn/communicator.h"
 #include "cairn/options.h"
@@ -174,8 +173,7 @@ Status RegisterWithHandler(std::shared_ptr<CheckpointHandler> handler,
 }
 
 /// Orbax `get_registered_handler_cls`: the handler the global registry uses for `args`.
-inline Result<std::shared_ptr<CheckpointHandler>> GetRegisteredHandler(
-    const CheckpointArgs& args) {
+inline Result<std::shared_ptr<CheckpointHandler>> GetRegisteredHandler(const CheckpointArgs& args) {
   auto h = HandlerRegistry::Global().HandlerForSave(args);
   if (h.ok()) return h;
   return HandlerRegistry::Global().HandlerForRestore(args);

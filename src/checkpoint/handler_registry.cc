@@ -148,8 +148,8 @@ namespace checkpoint {
 
 void RegisterBuiltinHandlers(HandlerRegistry& r) {
   auto reg = [&r](std::type_index t, std::shared_ptr<CheckpointHandler> h, bool save) {
-    Status st = r.Register(t, DemangledTypeName(t), std::move(h),
-                           {.for_save = save, .for_restore = !save});
+    Status st =
+        r.Register(t, DemangledTypeName(t), std::move(h), {.for_save = save, .for_restore = !save});
     if (!st.ok()) std::abort();  // a broken invariant: built-in names collide
   };
   reg(typeid(StandardSave), StandardHandler(), true);

@@ -17,8 +17,8 @@ constexpr std::string_view kMultiHost = "issue 6: multi-host coordination";
 
 Status NotYet(std::string_view field, std::string_view value, std::string_view issue,
               std::string_view hint = {}) {
-  std::string m = std::string(field) + " = " + std::string(value) +
-                  " is not implemented yet (" + std::string(issue) + ")";
+  std::string m = std::string(field) + " = " + std::string(value) + " is not implemented yet (" +
+                  std::string(issue) + ")";
   if (!hint.empty()) m += "; " + std::string(hint);
   return UnimplementedError(std::move(m));
 }
@@ -125,8 +125,7 @@ Status CheckImplemented(const RestoreOptions& options) {
 Status CheckImplemented(const MultiprocessingOptions& options) {
   if (options.active_processes) {
     return NotYet("MultiprocessingOptions.active_processes", Braced(*options.active_processes),
-                  kMultiHost,
-                  "pass a communicator over just those ranks instead");
+                  kMultiHost, "pass a communicator over just those ranks instead");
   }
   if (options.barrier_sync_key_prefix) {
     return NotYet("MultiprocessingOptions.barrier_sync_key_prefix",

@@ -1,10 +1,10 @@
 // CheckImplemented: default options pass, every not-yet-implemented field set to a non-default
 // value is Unimplemented naming the field and the issue that will implement it.
+#include <gtest/gtest.h>
+
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "cairn/options.h"
 
@@ -76,12 +76,12 @@ TEST(OptionsCheckTest, ImplementedNonDefaultsPass) {
                           .enable_pinned_host_transfer = false,
                           .use_replica_parallel = false}};
   EXPECT_TRUE(CheckImplemented(s).ok()) << CheckImplemented(s).ToString();
-  RestoreOptions r{.array = {.enable_padding_and_truncation = true,
-                             .raise_array_data_missing_error = false},
-                   .partial_load = true,
-                   .strict = false,
-                   .allow_lossy_cast = true,
-                   .verify_checksums = false};
+  RestoreOptions r{
+      .array = {.enable_padding_and_truncation = true, .raise_array_data_missing_error = false},
+      .partial_load = true,
+      .strict = false,
+      .allow_lossy_cast = true,
+      .verify_checksums = false};
   EXPECT_TRUE(CheckImplemented(r).ok()) << CheckImplemented(r).ToString();
   EXPECT_TRUE(CheckImplemented(MultiprocessingOptions{.primary_host = 3}).ok());
 }
@@ -89,7 +89,9 @@ TEST(OptionsCheckTest, ImplementedNonDefaultsPass) {
 TEST(OptionsCheckTest, UnimplementedSaveFieldsAreNamed) {
   ExpectEachIsUnimplemented<SaveOptions>({
       {"SaveOptions.array.storage_options.shard_axes", "issue 5",
-       [](SaveOptions& o) { o.array.storage_options.shard_axes = {1, 0}; }},
+       [](SaveOptions& o) {
+         o.array.storage_options.shard_axes = {1, 0};
+       }},
       {"SaveOptions.array.use_ocdbt", "issue 5", [](SaveOptions& o) { o.array.use_ocdbt = true; }},
       {"SaveOptions.array.use_zarr3", "issue 5", [](SaveOptions& o) { o.array.use_zarr3 = true; }},
       {"SaveOptions.array.ocdbt_target_data_file_size", "issue 5",
@@ -124,8 +126,7 @@ TEST(OptionsCheckTest, UnimplementedRestoreFieldsAreNamed) {
        [](RestoreOptions& o) {
          o.array.load_and_broadcast_options.broadcast_memory_limit_bytes = 1 << 30;
        }},
-      {"RestoreOptions.array.load_and_broadcast_options.broadcast_memory_scaling_factor",
-       "issue 6",
+      {"RestoreOptions.array.load_and_broadcast_options.broadcast_memory_scaling_factor", "issue 6",
        [](RestoreOptions& o) {
          o.array.load_and_broadcast_options.broadcast_memory_scaling_factor = 0.5;
        }},
@@ -135,7 +136,9 @@ TEST(OptionsCheckTest, UnimplementedRestoreFieldsAreNamed) {
 TEST(OptionsCheckTest, UnimplementedMultiprocessingFieldsAreNamed) {
   ExpectEachIsUnimplemented<MultiprocessingOptions>({
       {"MultiprocessingOptions.active_processes", "issue 6",
-       [](MultiprocessingOptions& o) { o.active_processes = std::set<int>{0, 1}; }},
+       [](MultiprocessingOptions& o) {
+         o.active_processes = std::set<int>{0, 1};
+       }},
       {"MultiprocessingOptions.barrier_sync_key_prefix", "issue 6",
        [](MultiprocessingOptions& o) { o.barrier_sync_key_prefix = "model_a_sync_"; }},
   });

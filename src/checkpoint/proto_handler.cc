@@ -22,7 +22,6 @@ namespace pb = google::protobuf;
 constexpr char kProtoFile[] = "proto.pbtxt";
 constexpr std::string_view kTypeHeader = "# proto-message: ";
 
-
 // Keeps the parser's first error for the message (by default it goes to the log).
 class FirstError : public pb::io::ErrorCollector {
  public:
@@ -41,8 +40,8 @@ class FirstError : public pb::io::ErrorCollector {
   void Keep(int line, int column, const std::string& message) {
     // Lines are zero-based and the header line is not part of the parsed text.
     if (text_.empty()) {
-      text_ = "line " + std::to_string(line + 2) + ", column " + std::to_string(column + 1) +
-              ": " + message;
+      text_ = "line " + std::to_string(line + 2) + ", column " + std::to_string(column + 1) + ": " +
+              message;
     }
   }
   std::string text_;

@@ -34,12 +34,11 @@ struct Flavour {
 constexpr Flavour kEngine{kRandomEngineHandlerName, "engine"};
 constexpr Flavour kKey{kRandomKeyHandlerName, "impl"};
 
-
 // One rank's save arguments, as exchanged between ranks.
 struct SaveRecord {
   std::string type;  // engine type or key impl
   bool per_rank = false;
-  json state;        // string (engine) or array of uint32 (key)
+  json state;  // string (engine) or array of uint32 (key)
 };
 
 // Collective. Gathers every rank's arguments, checks that the ranks agree on the generator and
@@ -110,8 +109,7 @@ struct StoredStates {
 // Local. Parses and checks the file's structure (DataLoss naming the file); `is_valid_state`
 // checks one entry of `states`.
 Result<StoredStates> ParseStates(const fs::path& path, std::string_view text,
-                                 const Flavour& flavour,
-                                 bool (*is_valid_state)(const json&)) {
+                                 const Flavour& flavour, bool (*is_valid_state)(const json&)) {
   const json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   auto bad = [&](const std::string& why) {
     return DataLossError("'" + path.string() + "' is not a valid random state file: " + why);
@@ -220,7 +218,8 @@ class RandomEngineHandlerImpl : public CheckpointHandler {
     }
     CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*ctx.comm, st));
     StoredStates stored;
-    CAIRN_ASSIGN_OR_RETURN(json state, ReadMyState(ctx, directory, kEngine, IsEngineState, &stored));
+    CAIRN_ASSIGN_OR_RETURN(json state,
+                           ReadMyState(ctx, directory, kEngine, IsEngineState, &stored));
     if (stored.type != a->engine) {
       st = FailedPreconditionError("'" + (directory / kStateFile).string() + "' holds a state of " +
                                    stored.type + ", which cannot be restored into a " + a->engine);

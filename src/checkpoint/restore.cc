@@ -387,8 +387,8 @@ Result<RestoreReport> RestoreTreeItems(Communicator& comm, int primary,
       const std::string_view text(payload.data() + eol + 1, len);
       pos = eol + 1 + len;
       CAIRN_ASSIGN_OR_RETURN(metas[k], format::DecodeItemMetadata(text, source));
-      CAIRN_RETURN_IF_ERROR(MatchItem(t.label, t.item_dir.parent_path(), metas[k], *t.tree,
-                                      options, arrays[k], values, report));
+      CAIRN_RETURN_IF_ERROR(MatchItem(t.label, t.item_dir.parent_path(), metas[k], *t.tree, options,
+                                      arrays[k], values, report));
       for (ArrayJob& job : arrays[k]) {
         CAIRN_ASSIGN_OR_RETURN(job.plan, coord::PlanLeafReads(*job.stored, *job.target, options));
       }

@@ -316,8 +316,8 @@ Status SaveStep(Communicator& comm, const CheckpointerOptions& opts, const fs::p
     st = item.handler->Save(hctx, tmp_dir / item.name, *item.args);
     // Handlers agree on their outcome; agreeing again costs one allreduce and guards against a
     // user handler that forgot to.
-    st = AgreeOnStatus(comm, st.WithContext("item '" + item.name + "' (" +
-                                            item.handler->TypeName() + ")"));
+    st = AgreeOnStatus(
+        comm, st.WithContext("item '" + item.name + "' (" + item.handler->TypeName() + ")"));
     if (!st.ok()) return fail(st);
   }
   timer.Mark("items_secs");

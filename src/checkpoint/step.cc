@@ -1,11 +1,12 @@
 // Steps made of items: resolving argument structs to handlers, checking what a committed step
 // holds, and restoring its items through their handlers.
+#include "checkpoint/step.h"
+
 #include <map>
 
 #include "base/fs.h"
 #include "cairn/args.h"
 #include "checkpoint/builtin_handlers.h"
-#include "checkpoint/step.h"
 #include "coord/commit.h"
 #include "format/metadata_json.h"
 
@@ -80,15 +81,15 @@ Result<json> CheckStepItems(Communicator& comm, int primary, const fs::path& dir
   return handlers;
 }
 
-Status RestoreStep(Communicator& comm, const CheckpointerOptions& opts,
-                   const fs::path& directory, const CheckpointArgs& args,
-                   const RestoreOptions& options) {
+Status RestoreStep(Communicator& comm, const CheckpointerOptions& opts, const fs::path& directory,
+                   const CheckpointArgs& args, const RestoreOptions& options) {
   const int primary = opts.multiprocessing.primary_host;
   const HandlerRegistry& registry = RegistryOf(opts.checkpointables);
   std::vector<std::pair<std::string, std::shared_ptr<CheckpointHandler>>> plan;
   const auto items = SplitItems(args);
   Status st = [&]() -> Status {
-    if (items.empty()) return InvalidArgumentError("nothing to restore: the Composite has no items");
+    if (items.empty())
+      return InvalidArgumentError("nothing to restore: the Composite has no items");
     for (const auto& [name, a] : items) {
       auto handler = registry.HandlerForRestore(*a);
       if (!handler.ok()) return handler.status().WithContext("item '" + name + "'");
@@ -109,9 +110,9 @@ Status RestoreStep(Communicator& comm, const CheckpointerOptions& opts,
     if (!saved_by.empty() && saved_by != handler->TypeName() &&
         !(IsTreeHandlerName(saved_by) && IsTreeHandlerName(handler->TypeName()))) {
       return FailedPreconditionError("checkpoint '" + directory.string() + "' item '" + name +
-                                     "' was saved by " + saved_by + ", but the restore arguments (" +
-                                     items[k].second->TypeName() + ") belong to " +
-                                     handler->TypeName());
+                                     "' was saved by " + saved_by +
+                                     ", but the restore arguments (" + items[k].second->TypeName() +
+                                     ") belong to " + handler->TypeName());
     }
   }
   HandlerContext hctx{&comm, primary, std::nullopt, nullptr, &options, nullptr};

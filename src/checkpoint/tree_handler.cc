@@ -2,13 +2,13 @@
 // format (a backend's data files plus `_METADATA`), so each can restore the others' items.
 #include <memory>
 
+#include "base/fs.h"
 #include "cairn/args.h"
 #include "checkpoint/builtin_handlers.h"
 #include "checkpoint/handler_util.h"
 #include "checkpoint/impl.h"
-#include "format/metadata_json.h"
-#include "base/fs.h"
 #include "coord/commit.h"
+#include "format/metadata_json.h"
 
 namespace cairn::checkpoint {
 namespace {
@@ -18,10 +18,9 @@ namespace fs = std::filesystem;
 // The key under which ArraySave stores its array (Orbax's default `array_name`).
 constexpr char kArrayKey[] = "array";
 
-
 Result<Tree> ReadTreeMetadata(const fs::path& directory) {
-  CAIRN_ASSIGN_OR_RETURN(ItemMetadata m, ReadItemMetadata(directory.parent_path(),
-                                                          directory.filename().string()));
+  CAIRN_ASSIGN_OR_RETURN(ItemMetadata m,
+                         ReadItemMetadata(directory.parent_path(), directory.filename().string()));
   return m.ToTree();
 }
 
@@ -35,8 +34,10 @@ class TreeHandlerImpl : public CheckpointHandler {
     const SaveOptions defaults;
     const SaveOptions& base = ctx.save_options ? *ctx.save_options : defaults;
     const std::string label = directory.filename().string();
-    if (auto* a = args.As<StandardSave>()) return SaveTreeItem(ctx, directory, label, a->item, base);
-    if (auto* a = args.As<TreeSaveRef>()) return SaveTreeItem(ctx, directory, label, *a->item, base);
+    if (auto* a = args.As<StandardSave>())
+      return SaveTreeItem(ctx, directory, label, a->item, base);
+    if (auto* a = args.As<TreeSaveRef>())
+      return SaveTreeItem(ctx, directory, label, *a->item, base);
     if (auto* a = args.As<PyTreeSave>()) {
       SaveOptions opts = base;
       if (a->backend) opts.backend = *a->backend;
@@ -84,8 +85,8 @@ class TreeHandlerImpl : public CheckpointHandler {
       return AgreeOnStatus(*ctx.comm,
                            InvalidArgumentError("item '" + label + "': null restore target"));
     }
-    auto result = RestoreTreeItems(*ctx.comm, ctx.primary_host,
-                                   {TreeTarget{directory, label, target}}, opts);
+    auto result =
+        RestoreTreeItems(*ctx.comm, ctx.primary_host, {TreeTarget{directory, label, target}}, opts);
     if (!result.ok()) return result.status();
     if (report != nullptr) *report = std::move(result).value();
     // Pieces point at the caller's memory, which is filled; nothing to copy back.

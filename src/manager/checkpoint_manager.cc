@@ -90,8 +90,8 @@ class ShouldSaveFnPolicy final : public SaveDecisionPolicy {
   bool ShouldSave(const PolicyCheckpointInfo& step,
                   const std::vector<PolicyCheckpointInfo>& previous,
                   const DecisionContext&) const override {
-    return fn_(step.step, previous.empty() ? std::nullopt
-                                           : std::optional<int64_t>(previous.back().step));
+    return fn_(step.step,
+               previous.empty() ? std::nullopt : std::optional<int64_t>(previous.back().step));
   }
 
  private:
@@ -249,7 +249,8 @@ Status CheckpointManager::Scan(bool prune) {
     }();
     payload = manager::StepsToJson(steps).dump();
   }
-  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm_, comm_->Broadcast(payload, options_.multiprocessing_options.primary_host)));
+  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(
+      *comm_, comm_->Broadcast(payload, options_.multiprocessing_options.primary_host)));
   steps_ = manager::StepsFromJson(json::parse(payload, nullptr, false));
   return AgreeOnStatus(*comm_, st);
 }
@@ -358,10 +359,9 @@ Result<bool> CheckpointManager::Save(int64_t step, const CheckpointArgs& args,
   if (!preemption_) return FailedPreconditionError("CheckpointManager is closed");
   if (params.force) {
     if (auto latest = LatestStep(); latest && step <= *latest) {
-      return FailedPreconditionError("step " + std::to_string(step) +
-                                     " is not after the latest committed step " +
-                                     std::to_string(*latest) + " in '" + directory_.string() +
-                                     "'; steps must increase");
+      return FailedPreconditionError(
+          "step " + std::to_string(step) + " is not after the latest committed step " +
+          std::to_string(*latest) + " in '" + directory_.string() + "'; steps must increase");
     }
   } else {
     CAIRN_ASSIGN_OR_RETURN(bool should, ShouldSave(step));
@@ -381,18 +381,18 @@ Result<bool> CheckpointManager::Save(int64_t step, const CheckpointArgs& args,
       so.metrics = *params.metrics;
     }
   }
-  auto items = checkpoint::ResolveSaveItems(
-      checkpoint::RegistryOf(options_.checkpointables_options), args);
+  auto items =
+      checkpoint::ResolveSaveItems(checkpoint::RegistryOf(options_.checkpointables_options), args);
   if (st.ok()) st = items.status();
   CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm_, st));
-  CAIRN_RETURN_IF_ERROR(checkpoint::SaveStep(*comm_, checkpointer_options_, StepDirectory(step),
-                                             *items, so)
-                            .WithContext("step " + std::to_string(step)));
+  CAIRN_RETURN_IF_ERROR(
+      checkpoint::SaveStep(*comm_, checkpointer_options_, StepDirectory(step), *items, so)
+          .WithContext("step " + std::to_string(step)));
   st = Scan(/*prune=*/true);
   if (!st.ok()) {
-    return Status(st.code(), "step " + std::to_string(step) +
-                                 " was committed, but cleaning up old steps failed: " +
-                                 st.message());
+    return Status(st.code(),
+                  "step " + std::to_string(step) +
+                      " was committed, but cleaning up old steps failed: " + st.message());
   }
   if (options_.async_options.post_finalization_callback) {
     options_.async_options.post_finalization_callback();
@@ -422,8 +422,8 @@ Result<std::map<std::string, Tree>> CheckpointManager::ItemMetadata(int64_t step
   const StepInfo* info = Find(step);
   const fs::path dir = info ? directory_ / info->name : StepDirectory(step);
   if (info == nullptr && !IsCommittedCheckpoint(dir)) return NotFoundError(NotFoundMessage(step));
-  return checkpoint::ReadStepItemMetadata(
-      checkpoint::RegistryOf(options_.checkpointables_options), dir);
+  return checkpoint::ReadStepItemMetadata(checkpoint::RegistryOf(options_.checkpointables_options),
+                                          dir);
 }
 
 Result<StepMetadata> CheckpointManager::Metadata(int64_t step) const {

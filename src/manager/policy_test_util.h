@@ -1,15 +1,15 @@
 #pragma once
 // Shared by the policy tests: a fixed clock and checkpoint tables.
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cmath>
 #include <limits>
-#include <optional>
-#include <vector>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "cairn/preservation_policy.h"
 

@@ -2,6 +2,8 @@
 // checkpoint/orbax/checkpoint/_src/checkpoint_managers/preservation_policy_test.py and add the
 // edge cases read from preservation_policy.py and save_decision_policy.py.
 
+#include "cairn/preservation_policy.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -14,7 +16,6 @@
 #include <string>
 #include <vector>
 
-#include "cairn/preservation_policy.h"
 #include "manager/policy_test_util.h"
 
 namespace cairn {

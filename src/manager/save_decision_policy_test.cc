@@ -1,5 +1,7 @@
 // Table-driven tests for the save-decision policies, from Orbax's save_decision_policy.py.
 
+#include "cairn/save_decision_policy.h"
+
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -9,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "cairn/save_decision_policy.h"
 #include "manager/policy_test_util.h"
 
 namespace cairn {

@@ -61,9 +61,9 @@ Status DeleteStep(const fs::path& root, const std::string& name,
     if (fs::exists(to, ec)) to = *trash / (name + "." + std::to_string(coord::NowNanos()));
     if (std::rename(from.c_str(), to.c_str()) != 0) {
       const int err = errno;
-      return base::ErrnoError(err, "cannot move step '" + name + "' to the trash '" +
-                                       to.string() + "'" +
-                                       (err == EXDEV ? " (another file system)" : ""),
+      return base::ErrnoError(err,
+                              "cannot move step '" + name + "' to the trash '" + to.string() + "'" +
+                                  (err == EXDEV ? " (another file system)" : ""),
                               from);
     }
     return base::FsyncPath(root);

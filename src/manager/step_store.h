@@ -3,11 +3,10 @@
 // metadata, deleting or trashing steps (internal).
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "cairn/checkpoint_manager.h"
 #include "manager/step_names.h"
@@ -27,8 +26,7 @@ Result<std::vector<CheckpointManager::StepInfo>> ListSteps(const std::filesystem
 /// Removes a step: renamed to a temporary name first (so a crash never leaves a half-deleted
 /// directory that looks committed), then removed; or moved to `trash` when set.
 Status DeleteStep(const std::filesystem::path& root, const std::string& name,
-                  const std::optional<std::filesystem::path>& trash,
-                  std::optional<uint32_t> mode);
+                  const std::optional<std::filesystem::path>& trash, std::optional<uint32_t> mode);
 
 /// Removes leftover `*.cairn-tmp-*` entries directly under `root` (best effort); with
 /// `only_deletions`, only steps whose deletion was interrupted (`*.cairn-tmp-deleting-*`).
