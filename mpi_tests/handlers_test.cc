@@ -93,7 +93,11 @@ class LocalCounterHandler : public MyCounterHandler {
   LocalCounterHandler() : MyCounterHandler("test.LocalCounterHandler") {}
   Status Save(const HandlerContext& ctx, const fs::path& d, const CheckpointArgs& args) override {
     const auto* a = args.As<LocalCounterSave>();
-    return MyCounterHandler::Save(ctx, d, MyCounterSave{a ? a->value : 0});
+    if (a == nullptr) {
+      return AgreeOnStatus(*ctx.comm,
+                           InvalidArgumentError(TypeName() + " cannot take " + args.TypeName()));
+    }
+    return MyCounterHandler::Save(ctx, d, MyCounterSave{a->value});
   }
   Status Restore(const HandlerContext& ctx, const fs::path& d,
                  const CheckpointArgs& args) override {
@@ -578,6 +582,33 @@ TEST_F(HandlersTest, UnregisteredArgumentTypeIsNotFoundAndLeavesNoDirectory) {
   ASSERT_TRUE(ckpt_->Save(dir_.path() / "c", JsonSave{1}).ok());
   EXPECT_SAME_ERROR_ON_ALL_RANKS(ckpt_->Restore(dir_.path() / "c", UnregisteredThing{}),
                                  StatusCode::kNotFound, type);
+}
+
+TEST_F(HandlersTest, HandlerBoundToAnItemNameByCreateWithHandlers) {
+  // LocalCounter's argument types are registered nowhere: only the item binding finds them.
+  auto local = std::make_shared<LocalCounterHandler>();
+  auto opts = CheckpointablesOptions::CreateWithHandlers({{"counter", local}});
+  ASSERT_TRUE(opts.ok()) << opts.status().ToString();
+  auto c = Checkpointer::Create(comm_, {.checkpointables = *opts});
+  ASSERT_TRUE(c.ok());
+  const fs::path path = dir_.path() / "bound";
+  Status st = c->Save(path, Composite{{"counter", LocalCounterSave{11}}, {"j", JsonSave{"x"}}});
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  int64_t n = 0;
+  st = c->Restore(path, Composite{{"counter", LocalCounterRestore{&n}}});
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(n, 11);
+  // The same argument type under another item name is not bound: NotFound naming the type.
+  EXPECT_SAME_ERROR_ON_ALL_RANKS(
+      c->Save(dir_.path() / "unbound", Composite{{"other", LocalCounterSave{1}}}),
+      StatusCode::kNotFound, DemangledTypeName(typeid(LocalCounterSave)));
+  // The bound handler refuses arguments it does not take, on every rank.
+  EXPECT_SAME_ERROR_ON_ALL_RANKS(
+      c->Save(dir_.path() / "wrong", Composite{{"counter", JsonSave{"x"}}}),
+      StatusCode::kInvalidArgument, "JsonSave");
+  // Binding an item twice to different handlers is refused.
+  auto again = opts->registry->RegisterForItem("counter", std::make_shared<LocalCounterHandler>());
+  EXPECT_EQ(again.code(), StatusCode::kAlreadyExists) << again.ToString();
 }
 
 TEST_F(HandlersTest, PerCheckpointerRegistryKnowsTypesTheGlobalOneDoesNot) {

@@ -151,11 +151,23 @@ class HandlerRegistry {
   /// type when none was registered for that direction.
   Result<std::shared_ptr<CheckpointHandler>> HandlerForSave(const CheckpointArgs& args) const;
   Result<std::shared_ptr<CheckpointHandler>> HandlerForRestore(const CheckpointArgs& args) const;
+  /// The handler for the item named `item`: the one bound to that name (RegisterForItem) if
+  /// any, else the one registered for the argument type.
+  Result<std::shared_ptr<CheckpointHandler>> HandlerForSave(std::string_view item,
+                                                            const CheckpointArgs& args) const;
+  Result<std::shared_ptr<CheckpointHandler>> HandlerForRestore(std::string_view item,
+                                                               const CheckpointArgs& args) const;
+
+  /// Binds `handler` to the item named `item` (Orbax `create_with_handlers(name=handler)`): that
+  /// item is saved and restored by it whatever the argument type (the handler refuses arguments
+  /// it does not take). Also registers the handler's name for metadata. AlreadyExists if another
+  /// handler is bound to `item` or has the same TypeName().
   /// The handler registered under a name (as stored in `item_handlers`); NotFound otherwise.
   Result<std::shared_ptr<CheckpointHandler>> HandlerByName(std::string_view name) const;
   /// The (save, restore) argument type names registered with a handler (Orbax
   /// `get_registered_args_cls`); a direction without registration is "".
   Result<std::pair<std::string, std::string>> ArgsFor(std::string_view handler_name) const;
+  Status RegisterForItem(std::string item, std::shared_ptr<CheckpointHandler> handler);
 
   struct Impl;  ///< (internal)
 
@@ -189,6 +201,11 @@ inline Result<std::pair<std::string, std::string>> GetRegisteredArgs(
 struct CheckpointablesOptions {
   /// The registry used to resolve handlers. Default: null, meaning HandlerRegistry::Global().
   std::shared_ptr<HandlerRegistry> registry;
+
+  /// Orbax `create_with_handlers(**named)`: a copy of the global registry in which each item
+  /// name is bound to its handler. InvalidArgument/AlreadyExists as RegisterForItem.
+  static Result<CheckpointablesOptions> CreateWithHandlers(
+      const std::map<std::string, std::shared_ptr<CheckpointHandler>>& named);
 };
 
 }  // namespace cairn

@@ -29,6 +29,7 @@ struct HandlerRegistry::Impl {
   std::map<std::type_index, Entry> save, restore;
   std::map<std::string, std::shared_ptr<CheckpointHandler>, std::less<>> by_name;
   std::map<std::string, std::pair<std::string, std::string>, std::less<>> args_of;
+  std::map<std::string, std::shared_ptr<CheckpointHandler>, std::less<>> by_item;
 };
 
 HandlerRegistry::HandlerRegistry() : impl_(std::make_unique<Impl>()) {}
@@ -57,6 +58,7 @@ std::shared_ptr<HandlerRegistry> HandlerRegistry::CopyOfGlobal() {
   r->impl_->restore = g.restore;
   r->impl_->by_name = g.by_name;
   r->impl_->args_of = g.args_of;
+  r->impl_->by_item = g.by_item;
   return r;
 }
 
@@ -131,6 +133,56 @@ Result<std::shared_ptr<CheckpointHandler>> HandlerRegistry::HandlerByName(
                          "' is registered (known: " + known + ")");
   }
   return it->second;
+}
+
+Status HandlerRegistry::RegisterForItem(std::string item,
+                                        std::shared_ptr<CheckpointHandler> handler) {
+  if (handler == nullptr) return InvalidArgumentError("RegisterForItem: null handler");
+  if (item.empty()) return InvalidArgumentError("RegisterForItem: empty item name");
+  const std::string name = handler->TypeName();
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto named = impl_->by_name.find(name);
+  if (named != impl_->by_name.end() && named->second != handler) {
+    return AlreadyExistsError("another handler is already registered under the name '" + name +
+                              "'");
+  }
+  auto bound = impl_->by_item.find(item);
+  if (bound != impl_->by_item.end() && bound->second != handler) {
+    return AlreadyExistsError("item '" + item + "' is already bound to " +
+                              bound->second->TypeName());
+  }
+  impl_->by_item[item] = handler;
+  impl_->by_name[name] = handler;
+  return OkStatus();
+}
+
+Result<std::shared_ptr<CheckpointHandler>> HandlerRegistry::HandlerForSave(
+    std::string_view item, const CheckpointArgs& args) const {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    auto it = impl_->by_item.find(item);
+    if (it != impl_->by_item.end()) return it->second;
+  }
+  return HandlerForSave(args);
+}
+
+Result<std::shared_ptr<CheckpointHandler>> HandlerRegistry::HandlerForRestore(
+    std::string_view item, const CheckpointArgs& args) const {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    auto it = impl_->by_item.find(item);
+    if (it != impl_->by_item.end()) return it->second;
+  }
+  return HandlerForRestore(args);
+}
+
+Result<CheckpointablesOptions> CheckpointablesOptions::CreateWithHandlers(
+    const std::map<std::string, std::shared_ptr<CheckpointHandler>>& named) {
+  CheckpointablesOptions out{HandlerRegistry::CopyOfGlobal()};
+  for (const auto& [item, handler] : named) {
+    CAIRN_RETURN_IF_ERROR(out.registry->RegisterForItem(item, handler));
+  }
+  return out;
 }
 
 Result<std::pair<std::string, std::string>> HandlerRegistry::ArgsFor(

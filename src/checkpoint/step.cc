@@ -42,7 +42,7 @@ Result<std::vector<StepItem>> ResolveSaveItems(const HandlerRegistry& registry,
                                                const CheckpointArgs& args) {
   std::vector<StepItem> items;
   for (const auto& [name, a] : SplitItems(args)) {
-    auto handler = registry.HandlerForSave(*a);
+    auto handler = registry.HandlerForSave(name, *a);
     if (!handler.ok()) return handler.status().WithContext("item '" + name + "'");
     items.push_back({name, *handler, a});
   }
@@ -91,7 +91,7 @@ Status RestoreStep(Communicator& comm, const CheckpointerOptions& opts, const fs
     if (items.empty())
       return InvalidArgumentError("nothing to restore: the Composite has no items");
     for (const auto& [name, a] : items) {
-      auto handler = registry.HandlerForRestore(*a);
+      auto handler = registry.HandlerForRestore(name, *a);
       if (!handler.ok()) return handler.status().WithContext("item '" + name + "'");
       plan.emplace_back(name, *handler);
     }
