@@ -24,10 +24,12 @@
 
 #include "cairn/cairn.hpp"
 #include "cairn/mpi.h"
+#include "mpi_tests/driver_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using cairn::testing::WritePid;
 
 constexpr int64_t kPerRank = 512 * 1024;  // 4 MiB of int64 per training rank
 
@@ -55,18 +57,6 @@ cairn::Tree StateTree(std::vector<int64_t>& data, int64_t global, int64_t origin
 int Fail(int rank, const std::string& what, const cairn::Status& s) {
   if (rank == 0) std::fprintf(stderr, "FAIL %s: %s\n", what.c_str(), s.ToString().c_str());
   return 1;
-}
-
-bool WritePid(const fs::path& dir, int rank) {
-  const fs::path tmp = dir / ("pid." + std::to_string(rank) + ".tmp");
-  {
-    std::ofstream out(tmp);
-    out << getpid() << "\n";
-    if (!out) return false;
-  }
-  std::error_code ec;
-  fs::rename(tmp, dir / ("pid." + std::to_string(rank)), ec);
-  return !ec;
 }
 
 int Train(std::shared_ptr<cairn::Communicator> comm, const fs::path& dir, const fs::path& pid_dir,

@@ -21,10 +21,12 @@
 #include "cairn/cairn.hpp"
 #include "cairn/mpi.h"
 #include "cairn/preemption.h"
+#include "mpi_tests/driver_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using cairn::testing::WritePid;
 
 constexpr int64_t kPerRank = 16;
 
@@ -35,19 +37,6 @@ int Fail(const char* what, const cairn::Status& s, int rank) {
   std::fflush(stderr);
   MPI_Abort(MPI_COMM_WORLD, 1);
   return 1;
-}
-
-// Written under a temporary name and renamed, so that a reader never sees a partial pid.
-bool WritePid(const fs::path& dir, int rank) {
-  const fs::path tmp = dir / ("pid." + std::to_string(rank) + ".tmp");
-  {
-    std::ofstream out(tmp);
-    out << getpid() << "\n";
-    if (!out) return false;
-  }
-  std::error_code ec;
-  fs::rename(tmp, dir / ("pid." + std::to_string(rank)), ec);
-  return !ec;
 }
 
 }  // namespace

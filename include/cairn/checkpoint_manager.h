@@ -236,6 +236,10 @@ class CheckpointManager {
                     CheckpointManagerOptions options);
   Status Scan(bool prune);  // collective
   const StepInfo* Find(int64_t step) const;
+  // FailedPrecondition when `step` is at or below the latest committed step.
+  Status CheckStepIsNew(int64_t step) const;
+  // The directory of a committed step (from the cache, else from disk), or NotFound.
+  Result<std::filesystem::path> CommittedStepDirectory(int64_t step) const;
   std::string NotFoundMessage(int64_t step) const;
 
   std::shared_ptr<Communicator> comm_;

@@ -210,7 +210,9 @@ Status CheckpointManager::Scan(bool prune) {
   if (is_primary) {
     std::vector<StepInfo> steps;
     st = [&]() -> Status {
-      CAIRN_ASSIGN_OR_RETURN(steps, manager::ListSteps(directory_, NameFormat(options_), nullptr));
+      // After a save only the new step's metadata is read; Reload rereads every step.
+      CAIRN_ASSIGN_OR_RETURN(
+          steps, manager::ListSteps(directory_, NameFormat(options_), prune ? &steps_ : nullptr));
       if (!prune || options_.read_only) return OkStatus();
       // Steps whose deletion a crash interrupted are garbage by construction.
       manager::RemoveTemporaryEntries(directory_, /*only_deletions=*/true);
@@ -300,13 +302,7 @@ Result<bool> CheckpointManager::ReachedPreemption(int64_t step) {
 Result<bool> CheckpointManager::ShouldSave(int64_t step) {
   if (options_.read_only) return false;
   if (!preemption_) return FailedPreconditionError("CheckpointManager is closed");
-  if (auto latest = LatestStep(); latest && step <= *latest) {
-    // The cache is identical on every rank (broadcast), so every rank returns this error.
-    return FailedPreconditionError(
-        "step " + std::to_string(step) + " is not after the latest committed step " +
-        std::to_string(*latest) + " in '" + directory_.string() +
-        "'; steps must increase (resume from the latest step and continue after it)");
-  }
+  CAIRN_RETURN_IF_ERROR(CheckStepIsNew(step));
   // The primary decides (its clock for time-based policies), for both possible preemption
   // outcomes, and the decisions ride along the preemption check: one collective in all.
   std::vector<int64_t> decisions{0, 0};
@@ -321,6 +317,25 @@ Result<bool> CheckpointManager::ShouldSave(int64_t step) {
   }
   CAIRN_ASSIGN_OR_RETURN(bool preempted, preemption_->ReachedPreemption(step, &decisions));
   return decisions[preempted ? 1 : 0] != 0;
+}
+
+Status CheckpointManager::CheckStepIsNew(int64_t step) const {
+  if (auto latest = LatestStep(); latest && step <= *latest) {
+    // The cache is identical on every rank (broadcast), so every rank returns this error.
+    return FailedPreconditionError(
+        "step " + std::to_string(step) + " is not after the latest committed step " +
+        std::to_string(*latest) + " in '" + directory_.string() +
+        "'; steps must increase (resume from the latest step and continue after it)");
+  }
+  return OkStatus();
+}
+
+Result<fs::path> CheckpointManager::CommittedStepDirectory(int64_t step) const {
+  if (const StepInfo* info = Find(step)) return directory_ / info->name;
+  // Not in the cache: committed since by another process?
+  const fs::path dir = StepDirectory(step);
+  if (!IsCommittedCheckpoint(dir)) return NotFoundError(NotFoundMessage(step));
+  return dir;
 }
 
 fs::path CheckpointManager::StepDirectory(int64_t step) const {
@@ -358,11 +373,7 @@ Result<bool> CheckpointManager::Save(int64_t step, const CheckpointArgs& args,
   }
   if (!preemption_) return FailedPreconditionError("CheckpointManager is closed");
   if (params.force) {
-    if (auto latest = LatestStep(); latest && step <= *latest) {
-      return FailedPreconditionError(
-          "step " + std::to_string(step) + " is not after the latest committed step " +
-          std::to_string(*latest) + " in '" + directory_.string() + "'; steps must increase");
-    }
+    CAIRN_RETURN_IF_ERROR(CheckStepIsNew(step));
   } else {
     CAIRN_ASSIGN_OR_RETURN(bool should, ShouldSave(step));
     if (!should) return false;
@@ -419,17 +430,13 @@ Status CheckpointManager::Restore(std::optional<int64_t> step, const CheckpointA
 }
 
 Result<std::map<std::string, Tree>> CheckpointManager::ItemMetadata(int64_t step) const {
-  const StepInfo* info = Find(step);
-  const fs::path dir = info ? directory_ / info->name : StepDirectory(step);
-  if (info == nullptr && !IsCommittedCheckpoint(dir)) return NotFoundError(NotFoundMessage(step));
+  CAIRN_ASSIGN_OR_RETURN(const fs::path dir, CommittedStepDirectory(step));
   return checkpoint::ReadStepItemMetadata(checkpoint::RegistryOf(options_.checkpointables_options),
                                           dir);
 }
 
 Result<StepMetadata> CheckpointManager::Metadata(int64_t step) const {
-  const StepInfo* info = Find(step);
-  const fs::path dir = info ? directory_ / info->name : StepDirectory(step);
-  if (info == nullptr && !IsCommittedCheckpoint(dir)) return NotFoundError(NotFoundMessage(step));
+  CAIRN_ASSIGN_OR_RETURN(const fs::path dir, CommittedStepDirectory(step));
   return ReadCheckpointMetadata(dir);
 }
 

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <map>
 
 #include "base/fs.h"
 #include "coord/commit.h"
@@ -11,9 +12,13 @@ namespace cairn::manager {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-Result<std::vector<CheckpointManager::StepInfo>> ListSteps(const fs::path& root,
-                                                           const StepNameFormat& format,
-                                                           std::vector<std::string>* skipped) {
+Result<std::vector<CheckpointManager::StepInfo>> ListSteps(
+    const fs::path& root, const StepNameFormat& format,
+    const std::vector<CheckpointManager::StepInfo>* known) {
+  std::map<std::string, const CheckpointManager::StepInfo*> cached;
+  if (known != nullptr) {
+    for (const auto& s : *known) cached[s.name] = &s;
+  }
   std::vector<CheckpointManager::StepInfo> steps;
   std::error_code ec;
   fs::directory_iterator it(root, ec);
@@ -23,12 +28,13 @@ Result<std::vector<CheckpointManager::StepInfo>> ListSteps(const fs::path& root,
     if (IsTemporaryName(name)) continue;
     const auto step = ParseStepName(format, name);
     if (!step || !entry.is_directory(ec)) continue;
-    if (!IsCommittedCheckpoint(entry.path())) continue;  // killed mid-rename or foreign
-    auto meta = ReadCheckpointMetadata(entry.path());
-    if (!meta.ok()) {
-      if (skipped) skipped->push_back(name + ": " + meta.status().ToString());
+    if (auto it = cached.find(name); it != cached.end()) {
+      steps.push_back(*it->second);
       continue;
     }
+    if (!IsCommittedCheckpoint(entry.path())) continue;  // killed mid-rename or foreign
+    auto meta = ReadCheckpointMetadata(entry.path());
+    if (!meta.ok()) continue;
     CheckpointManager::StepInfo info;
     info.step = *step;
     info.name = name;

@@ -17,11 +17,11 @@ inline constexpr char kRootMetadataDir[] = "metadata";
 inline constexpr char kRootMetadataFile[] = "_ROOT_METADATA";
 
 /// The committed steps under `root` (ascending). Temporary, trash and unparsable entries are
-/// skipped; a step whose `_CHECKPOINT_METADATA` cannot be read is skipped too (it is not a
-/// usable checkpoint) and named in `skipped`.
-Result<std::vector<CheckpointManager::StepInfo>> ListSteps(const std::filesystem::path& root,
-                                                           const StepNameFormat& format,
-                                                           std::vector<std::string>* skipped);
+/// skipped; so is a step whose `_CHECKPOINT_METADATA` cannot be read (not a usable checkpoint).
+/// A directory already described in `known` (by name) is not read again.
+Result<std::vector<CheckpointManager::StepInfo>> ListSteps(
+    const std::filesystem::path& root, const StepNameFormat& format,
+    const std::vector<CheckpointManager::StepInfo>* known);
 
 /// Removes a step: renamed to a temporary name first (so a crash never leaves a half-deleted
 /// directory that looks committed), then removed; or moved to `trash` when set.
