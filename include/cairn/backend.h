@@ -22,7 +22,39 @@ namespace cairn {
 /// A box this rank writes: densely packed C-order elements of the stored dtype.
 struct WritePiece {
   Box box;
+  /// The bytes, ready. When null, `acquire` produces them.
   const void* data = nullptr;
+  /// Produces the bytes just before the backend writes them (staging buffers are filled and
+  /// freed as the write goes, which bounds memory). A backend calls acquire() once per piece, in
+  /// leaf order and piece order, and release() once after each successful acquire() as soon as it
+  /// no longer reads the bytes, before acquiring the next piece. acquire() may block.
+  std::function<Result<const void*>()> acquire;
+  std::function<void()> release;
+};
+
+/// For backend authors: a WritePiece's bytes, acquired on creation (when lazy) and released when
+/// this goes away.
+class PieceBytes {
+ public:
+  static Result<PieceBytes> Acquire(const WritePiece& piece) {
+    if (piece.data != nullptr || !piece.acquire) return PieceBytes(piece.data, nullptr);
+    Result<const void*> r = piece.acquire();
+    if (!r.ok()) return r.status();
+    return PieceBytes(*r, &piece.release);
+  }
+  PieceBytes(PieceBytes&& o) noexcept : data_(o.data_), release_(o.release_) { o.release_ = nullptr; }
+  PieceBytes& operator=(PieceBytes&&) = delete;
+  PieceBytes(const PieceBytes&) = delete;
+  ~PieceBytes() {
+    if (release_ != nullptr && *release_) (*release_)();
+  }
+  const void* data() const { return data_; }
+
+ private:
+  PieceBytes(const void* data, const std::function<void()>* release)
+      : data_(data), release_(release) {}
+  const void* data_;
+  const std::function<void()>* release_;
 };
 
 /// One array leaf to write. Every rank passes the same leaves in the same order; only `pieces`

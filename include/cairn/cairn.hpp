@@ -2,6 +2,7 @@
 /// Umbrella header for the C++ API.
 #include "cairn/args.h"
 #include "cairn/array.h"
+#include "cairn/async_checkpointer.h"
 #include "cairn/backend.h"
 #include "cairn/checkpoint_manager.h"
 #include "cairn/checkpointer.h"

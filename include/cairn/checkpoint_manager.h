@@ -41,20 +41,6 @@
 
 namespace cairn {
 
-/// Orbax `AsyncOptions`. Asynchronous saving arrives with the async issue; until then a manager
-/// saves synchronously and these fields are accepted but not used (see docs/orbax-mapping.md).
-struct AsyncOptions {
-  /// Timeout of a background save or barrier, seconds. Default: 1200.
-  int timeout_secs = 1200;
-  /// A user barrier `fn(key, timeout_ms)` used instead of the built-in one (Orbax v0
-  /// `barrier_sync_fn`). Default: none. Not used until the async issue.
-  std::function<Status(std::string_view key, int timeout_ms)> barrier_sync_fn;
-  /// Called once per committed save, on each rank. Default: none.
-  std::function<void()> post_finalization_callback;
-  /// Create step directories in the background. Default: true.
-  bool create_directories_asynchronously = true;
-};
-
 /// Orbax `DeletionOptions`. Instead of deleting a step that no policy preserves, move it to a
 /// trash directory for later removal (Orbax `todelete_full_path`, `todelete_subdir`). Orbax nests
 /// `todelete_full_path` in `GcsDeletionOptions`; here it applies to every file system.
@@ -124,9 +110,13 @@ struct CheckpointManagerOptions {
   MultiprocessingOptions multiprocessing_options;
   FileOptions file_options;
   CheckpointablesOptions checkpointables_options;
-  /// Orbax default true; false here until asynchronous saving lands (true is Unimplemented).
-  bool enable_async_checkpointing = false;
+  /// Save in the background: Save returns once the state is copied (see AsyncOptions,
+  /// MemoryOptions). Default: true, as in Orbax.
+  bool enable_async_checkpointing = true;
+  /// Timeouts, the finalization callback, background directory creation. Default: AsyncOptions{}.
   AsyncOptions async_options;
+  /// Memory limits of saves and restores. Default: none.
+  MemoryOptions memory_options;
   /// Which signals announce a preemption. Default: SIGTERM.
   PreemptionOptions preemption_options;
 

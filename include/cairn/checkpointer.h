@@ -22,6 +22,11 @@ struct CheckpointerOptions {
   FileOptions file;
   /// Which handlers save and restore argument structs. Default: the global registry.
   CheckpointablesOptions checkpointables;
+  /// Timeouts of agreement points; the async fields are used by AsyncCheckpointer.
+  /// Default: AsyncOptions{} (1200 s).
+  AsyncOptions async_options;
+  /// Memory limits of saves and restores. Default: none.
+  MemoryOptions memory_options;
 };
 
 /// Items of a checkpoint, by name. A single unnamed tree is the item "default".

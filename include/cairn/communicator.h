@@ -3,6 +3,7 @@
 /// implementation (cairn/mpi.h) and a single-process one. Every collective is called by every
 /// rank of the communicator in the same order.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,6 +32,25 @@ class Communicator {
   virtual Status AllReduceSum(std::vector<int64_t>& values) = 0;
   /// "MPI" or "self".
   virtual std::string_view kind() const = 0;
+
+  /// Collective. A new communicator over the same ranks whose traffic never mixes with this
+  /// one's (cairn's background saves run on one).
+  virtual Result<std::shared_ptr<Communicator>> Duplicate() = 0;
+
+  /// Collective with a deadline: every rank passes its local outcome and, like AgreeOnStatus,
+  /// every rank that takes part returns the same Status: OK, or the lowest failing rank's error
+  /// prefixed "rank R: ". If some ranks do not arrive within `timeout`, the ranks that did return
+  /// DeadlineExceeded naming `phase` and the missing ranks; a late rank, when it arrives, gets the
+  /// same error. If `root` itself does not answer within `timeout` (+ a grace of a second), the
+  /// others return DeadlineExceeded naming the root. Built on non-blocking point-to-point
+  /// messages to and from `root`, so nobody is left inside a blocking MPI call.
+  virtual Status AgreeWithin(const Status& local, std::string_view phase,
+                             std::chrono::milliseconds timeout, int root) = 0;
+
+  /// Whether collectives may be called from a thread other than the one that initialised MPI
+  /// while the application keeps making MPI calls: MPI_THREAD_MULTIPLE for MPI, always true for
+  /// the single-process communicator.
+  virtual bool SupportsConcurrentThreads() const = 0;
 };
 
 /// A communicator of one rank (no MPI needed).

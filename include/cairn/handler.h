@@ -14,6 +14,7 @@
 ///   manager.Save(step, cairn::Composite{{"state", StandardSave{tree}}, {"mine", MyStateSave{s}}});
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -34,6 +35,7 @@ namespace cairn {
 std::string DemangledTypeName(std::type_index type);
 
 class CheckpointArgs;
+class StagingArena;  // (internal) staging buffers
 /// False for types that are data rather than argument structs (Tree, Items, JSON), so that
 /// `Save(dir, tree)` cannot silently wrap them: wrap them in StandardSave / JsonSave instead.
 template <typename T>
@@ -95,6 +97,39 @@ struct HandlerContext {
   /// Seconds per save phase, accumulated into `_CHECKPOINT_METADATA.performance_metrics`
   /// (may be null).
   nlohmann::json* performance_metrics = nullptr;
+  /// Seconds to wait for the other ranks at an agreement point (AsyncOptions.timeout_secs).
+  int timeout_secs = 1200;
+  /// User barrier called before each agreement point (AsyncOptions.barrier_sync_fn); may be null.
+  const std::function<Status(std::string_view key, int timeout_ms)>* barrier_sync_fn = nullptr;
+  /// Prefix of the barrier keys (MultiprocessingOptions.barrier_sync_key_prefix + the step).
+  std::string barrier_key;
+  /// Memory limits (may be null: none).
+  const MemoryOptions* memory_options = nullptr;
+  /// The item's name, for messages (set for StageSave, whose call has no directory yet).
+  std::string item_label;
+  /// (internal) Reusable staging buffers of the checkpointer or manager; may be null.
+  StagingArena* staging = nullptr;
+};
+
+/// Collective over ctx.comm: agrees on `local` like AgreeOnStatus, but a rank waits at most
+/// ctx.timeout_secs for the others (DeadlineExceeded naming `phase` and the missing ranks; see
+/// Communicator::AgreeWithin), after calling ctx.barrier_sync_fn if one is set. Handlers use it
+/// at the points where ranks wait for each other.
+Status AgreeInContext(const HandlerContext& ctx, const Status& local, std::string_view phase);
+
+/// The second half of an asynchronous save, returned by CheckpointHandler::StageSave.
+class StagedSave {
+ public:
+  virtual ~StagedSave() = default;
+  /// Collective over ctx.comm, on cairn's background thread (with its own communicator):
+  /// writes the staged item into `directory`, an existing empty directory. Must return the same
+  /// Status on every rank.
+  virtual Status Write(const HandlerContext& ctx, const std::filesystem::path& directory) = 0;
+  /// Blocks until this save no longer reads the caller's memory except where the caller was told
+  /// it may (MemoryOptions.is_prioritized_key_fn), or the background write failed. The async
+  /// save returns to the caller only after this. Default: returns at once (all was copied by
+  /// StageSave).
+  virtual void AwaitCallerMemoryReleased() {}
 };
 
 /// Saves and restores one kind of item (Orbax `CheckpointHandler`). Implementations are stateless
@@ -111,6 +146,14 @@ class CheckpointHandler {
   /// handler does not take.
   virtual Status Save(const HandlerContext& ctx, const std::filesystem::path& directory,
                       const CheckpointArgs& args) = 0;
+  /// Collective, on the calling thread: the first half of an asynchronous save. Copies out of
+  /// `args` whatever the caller may change once the save returns, and returns the rest of the
+  /// save, run later in the background. Must return the same Status on every rank.
+  /// Default: keeps a copy of `args` and calls Save from the background, which is right for
+  /// argument structs that hold their data by value (JsonSave, RandomEngineSave...). Handlers
+  /// whose arguments point into caller memory (as StandardSave's arrays do) must override it.
+  virtual Result<std::unique_ptr<StagedSave>> StageSave(const HandlerContext& ctx,
+                                                        const CheckpointArgs& args);
   /// Collective. Restores the item stored in `directory` into the targets `args` points to.
   virtual Status Restore(const HandlerContext& ctx, const std::filesystem::path& directory,
                          const CheckpointArgs& args) = 0;

@@ -60,9 +60,9 @@ struct ArrayOptions {
     /// Target size in bytes of each OCDBT data file; 0 means no limit. Default: none (2 GiB in
     /// Orbax). Not implemented yet (issue 5): a non-default value is Unimplemented.
     std::optional<int64_t> ocdbt_target_data_file_size;
-    /// Stage device-to-host copies through pinned host memory. Default: none (Orbax: on for GPU
-    /// arrays). Device arrays are refused today (InvalidArgument), so false, which is what cairn
-    /// does, is accepted. Not implemented yet (issue 4): true is Unimplemented.
+    /// Copy CUDA device pieces to host through pinned (page-locked) buffers, kept in a pool and
+    /// reused across saves. Default: none, meaning pinned when cairn was built with CUDA (as
+    /// Orbax: on for GPU arrays). false: pageable buffers. Host pieces are copied with memcpy.
     std::optional<bool> enable_pinned_host_transfer;
     /// Validate the parameters after the OCDBT merge of the finalize step. Default: true.
     /// Not implemented yet (issue 5): a non-default value (false) is Unimplemented.
@@ -165,19 +165,51 @@ struct PyTreeOptions {
   Loading loading;
 };
 
-/// Memory limits for save and restore (Orbax `MemoryOptions`).
-/// Not implemented yet (issue 4): any field set is Unimplemented.
+/// Memory limits for save and restore (Orbax `MemoryOptions`), per rank. The limits bound the
+/// *extra* memory cairn uses beyond the application's own arrays: staging copies of an async save,
+/// packing/cast buffers of a save, read buffers of a restore. A piece larger than a limit is
+/// written or read in slabs that fit. Staging bytes of each save are reported in
+/// `_CHECKPOINT_METADATA.performance_metrics.staging_peak_bytes`.
 struct MemoryOptions {
-  /// Most bytes written concurrently per host, beyond the arrays themselves. Default: none
-  /// (no limit).
+  /// Most extra bytes held for writing at once (staging copies and packing/cast buffers).
+  /// For an async save this also bounds the staging copies, so with a limit below the state size
+  /// `Save` blocks until the part beyond the limit has been written (as with
+  /// transfer_concurrent_bytes). Default: none (no limit).
   std::optional<int64_t> write_concurrent_bytes;
-  /// Most bytes read concurrently per host. Default: none (no limit).
+  /// Most extra bytes held for reading at once (restore's read buffers). Default: none (256 MiB
+  /// rounds).
   std::optional<int64_t> read_concurrent_bytes;
-  /// Most bytes in device-to-host transfers at once per host. Default: none (no limit).
+  /// Most bytes of staging copies (device-to-host transfers for CUDA memory, host copies
+  /// otherwise) held at once by an async save. When the state is larger, arrays beyond the limit
+  /// are copied only after earlier ones were written; `Save` returns once everything has been
+  /// copied, so it may block on writes (unless is_prioritized_key_fn is set, see there).
+  /// Default: none (no limit: the whole state is copied before `Save` returns).
   std::optional<int64_t> transfer_concurrent_bytes;
-  /// Keys whose device-to-host transfer is scheduled first (before the save returns); the others
-  /// wait for them. Default: none.
+  /// Keys copied first, before `Save` returns, ignoring transfer_concurrent_bytes (they are
+  /// assumed small). When set together with a transfer limit, `Save` returns right after the
+  /// prioritized keys (and whatever else fits the limit) are copied; the rest is copied in the
+  /// background from the caller's memory after the prioritized keys are written, so the caller
+  /// must call WaitUntilFinished before changing non-prioritized arrays. Default: none.
   std::function<bool(const KeyPath&)> is_prioritized_key_fn;
+};
+
+/// Options for asynchronous saving (Orbax `AsyncOptions`).
+struct AsyncOptions {
+  /// Seconds a rank waits for the others at each agreement point of a save (and at the
+  /// barriers of a background save) before giving up with DeadlineExceeded naming the phase and
+  /// the ranks that did not arrive. The step is then not committed. Default: 1200.
+  int timeout_secs = 1200;
+  /// A user barrier `fn(key, timeout_ms)` that every rank calls before each agreement point of a
+  /// background save, instead of relying on cairn's own (Orbax v0 `barrier_sync_fn`); keys are
+  /// `<barrier_sync_key_prefix>cairn.<phase>.<step directory name>`. It runs on the background
+  /// thread. Default: none.
+  std::function<Status(std::string_view key, int timeout_ms)> barrier_sync_fn;
+  /// Called once per committed save, on each rank, on the background thread (after the commit
+  /// and, for a manager, after old steps were cleaned up). Default: none.
+  std::function<void()> post_finalization_callback;
+  /// Create the step's temporary directory in the background instead of inside `Save`.
+  /// Default: true.
+  bool create_directories_asynchronously = true;
 };
 
 /// Options for one save.
@@ -232,7 +264,7 @@ struct RestoreReport {
 /// `where` names it in the message, e.g. a key path). Default `where`: "StorageOptions".
 [[nodiscard]] Status CheckImplemented(const StorageOptions& options,
                                       std::string_view where = "StorageOptions");
-/// The same for MemoryOptions (no field is implemented yet: issue 4).
-[[nodiscard]] Status CheckImplemented(const MemoryOptions& options);
+/// InvalidArgument for a limit that is not positive, naming the field.
+[[nodiscard]] Status ValidateMemoryOptions(const MemoryOptions& options);
 
 }  // namespace cairn

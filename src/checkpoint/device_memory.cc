@@ -1,5 +1,7 @@
 #include "checkpoint/device_memory.h"
 
+#include <cstdlib>
+
 #include "cairn_config.h"
 #if CAIRN_HAVE_CUDA
 #include <cuda_runtime_api.h>
@@ -8,24 +10,72 @@
 namespace cairn::checkpoint {
 
 Status CheckHostMemory(const void* ptr, const std::string& where) {
-#if CAIRN_HAVE_CUDA
-  cudaPointerAttributes attr{};
-  cudaError_t err = cudaPointerGetAttributes(&attr, ptr);
-  if (err != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky error: no CUDA driver means plain host memory
-    return OkStatus();
+  if (IsDeviceMemory(ptr)) {
+    return InvalidArgumentError(where +
+                                ": the piece points at CUDA device memory; restoring into device "
+                                "arrays is not supported by this version, restore into host "
+                                "memory and copy");
   }
-  if (attr.type == cudaMemoryTypeDevice) {
-    return InvalidArgumentError(where + ": the piece points at CUDA device memory (device " +
-                                std::to_string(attr.device) +
-                                "); device arrays are not supported by this version, copy to "
-                                "host memory first");
-  }
-#else
-  (void)ptr;
-  (void)where;
-#endif
   return OkStatus();
 }
+
+#if CAIRN_HAVE_CUDA
+bool IsDeviceMemory(const void* ptr) {
+  cudaPointerAttributes attr{};
+  if (cudaPointerGetAttributes(&attr, ptr) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky error: no CUDA driver means plain host memory
+    return false;
+  }
+  return attr.type == cudaMemoryTypeDevice;
+}
+
+Status CopyDeviceToHost(void* dst, const void* src, size_t n) {
+  cudaError_t err = cudaMemcpy(dst, src, n, cudaMemcpyDeviceToHost);
+  if (err != cudaSuccess) {
+    return InternalError(std::string("cudaMemcpy device-to-host of ") + std::to_string(n) +
+                         " bytes failed: " + cudaGetErrorString(err));
+  }
+  return OkStatus();
+}
+
+bool PinnedMemoryAvailable() {
+  static const bool available = [] {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return n > 0;
+  }();
+  return available;
+}
+
+void* AllocateHostBuffer(size_t n, bool pinned) {
+  if (pinned && PinnedMemoryAvailable()) {
+    void* p = nullptr;
+    if (cudaHostAlloc(&p, n == 0 ? 1 : n, cudaHostAllocDefault) == cudaSuccess) return p;
+    cudaGetLastError();
+    return nullptr;
+  }
+  return std::malloc(n == 0 ? 1 : n);
+}
+
+void FreeHostBuffer(void* ptr, bool pinned) {
+  if (ptr == nullptr) return;
+  if (pinned && PinnedMemoryAvailable()) {
+    cudaFreeHost(ptr);
+    return;
+  }
+  std::free(ptr);
+}
+#else
+bool IsDeviceMemory(const void*) { return false; }
+Status CopyDeviceToHost(void*, const void*, size_t) {
+  return UnimplementedError("cairn was not built with CUDA");
+}
+bool PinnedMemoryAvailable() { return false; }
+void* AllocateHostBuffer(size_t n, bool) { return std::malloc(n == 0 ? 1 : n); }
+void FreeHostBuffer(void* ptr, bool) { std::free(ptr); }
+#endif
 
 }  // namespace cairn::checkpoint

@@ -1,7 +1,10 @@
 #pragma once
-// Where a piece's memory lives. Device (CUDA) memory is recognised so that it gets a clear error
-// instead of a segfault; staging device arrays through pinned host buffers is planned.
+// Where a piece's memory lives, and the copies out of it. Device (CUDA) memory is copied to host
+// through cudaMemcpy (into pinned buffers when the staging arena allocates them); restoring into
+// device memory is not supported yet and gets a clear error instead of a segfault.
+// Without CUDA every pointer is host memory and the pinned functions fall back to plain memory.
 
+#include <cstddef>
 #include <string>
 
 #include "cairn/status.h"
@@ -11,5 +14,20 @@ namespace cairn::checkpoint {
 /// OK for host memory (and CUDA managed/host-registered memory); InvalidArgument naming `where`
 /// for CUDA device memory. Always OK in a build without CUDA.
 Status CheckHostMemory(const void* ptr, const std::string& where);
+
+/// True when `ptr` is CUDA device memory (not managed, not host). Always false without CUDA or
+/// without a CUDA driver.
+bool IsDeviceMemory(const void* ptr);
+
+/// Copies `n` bytes of CUDA device memory at `src` to host memory `dst` (pinned or pageable),
+/// synchronously. Internal (naming the CUDA error) on failure; Unimplemented without CUDA.
+Status CopyDeviceToHost(void* dst, const void* src, size_t n);
+
+/// Whether pinned (page-locked) host buffers can be allocated (built with CUDA and a driver).
+bool PinnedMemoryAvailable();
+/// `n` bytes of pinned host memory (cudaHostAlloc), or plain memory when pinned memory is not
+/// available; null only when out of memory. Free with FreeHostBuffer(ptr, pinned).
+void* AllocateHostBuffer(size_t n, bool pinned);
+void FreeHostBuffer(void* ptr, bool pinned);
 
 }  // namespace cairn::checkpoint

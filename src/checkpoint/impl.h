@@ -32,6 +32,32 @@ Status SaveStep(Communicator& comm, const CheckpointerOptions& opts,
                 const std::filesystem::path& directory, const std::vector<StepItem>& items,
                 const SaveOptions& options);
 
+/// Collective, on the calling thread: the first half of saving `tree` (see
+/// CheckpointHandler::StageSave). `async`: copy the caller's boxes into ctx.staging within the
+/// budget (MemoryOptions), defer the rest; otherwise read the caller's memory at write time.
+Result<std::unique_ptr<StagedSave>> StageTreeItem(const HandlerContext& ctx,
+                                                  const std::string& label, const Tree& tree,
+                                                  const SaveOptions& options, bool async);
+
+/// The handler context of one step save (timeouts, barrier keys, memory limits, staging).
+HandlerContext StepContext(Communicator& comm, const CheckpointerOptions& opts,
+                           const std::filesystem::path& directory, const SaveOptions& options,
+                           nlohmann::json* perf, StagingArena* arena);
+/// Local: the step's own arguments (items, directory).
+Status CheckStepArgs(const std::filesystem::path& directory, const std::vector<StepItem>& items);
+/// Collective: the primary creates `<directory>.cairn-tmp-<id>/` with a folder per item; every
+/// rank receives its path.
+Result<std::filesystem::path> CreateStepDirectory(const HandlerContext& ctx,
+                                                  const std::filesystem::path& directory,
+                                                  const std::vector<StepItem>& items);
+/// Collective: the primary writes `_CHECKPOINT_METADATA` (with ctx.performance_metrics) and
+/// commits; on failure the temporary directory is removed.
+Status CommitStep(const HandlerContext& ctx, const std::filesystem::path& directory,
+                  const std::filesystem::path& tmp_dir, const std::vector<StepItem>& items,
+                  int64_t init_ts);
+/// Adds the arena's peak bytes (and limit) to `perf`.
+void RecordStaging(const StagingArena& arena, nlohmann::json* perf);
+
 /// Collective. Writes `tree` into the existing directory `item_dir` (data and `_METADATA`).
 /// `label` names the item in errors.
 Status SaveTreeItem(const HandlerContext& ctx, const std::filesystem::path& item_dir,

@@ -11,7 +11,6 @@
 namespace cairn {
 namespace {
 
-constexpr std::string_view kAsync = "issue 4: asynchronous checkpointing with bounded memory";
 constexpr std::string_view kOcdbt = "issue 5: OCDBT + zarr3 backend";
 constexpr std::string_view kMultiHost = "issue 6: multi-host coordination";
 
@@ -49,9 +48,6 @@ Status CheckSaving(const ArrayOptions::Saving& o, std::string_view p) {
                   std::to_string(*o.ocdbt_target_data_file_size), kOcdbt);
   }
   // false is what cairn does (device arrays are refused, host arrays are not staged).
-  if (o.enable_pinned_host_transfer.value_or(false)) {
-    return NotYet(Field(p, "enable_pinned_host_transfer"), "true", kAsync);
-  }
   if (!o.enable_post_merge_validation) {
     return NotYet(Field(p, "enable_post_merge_validation"), "false", kOcdbt);
   }
@@ -134,21 +130,16 @@ Status CheckImplemented(const MultiprocessingOptions& options) {
   return OkStatus();
 }
 
-Status CheckImplemented(const MemoryOptions& options) {
-  if (options.write_concurrent_bytes) {
-    return NotYet("MemoryOptions.write_concurrent_bytes",
-                  std::to_string(*options.write_concurrent_bytes), kAsync);
-  }
-  if (options.read_concurrent_bytes) {
-    return NotYet("MemoryOptions.read_concurrent_bytes",
-                  std::to_string(*options.read_concurrent_bytes), kAsync);
-  }
-  if (options.transfer_concurrent_bytes) {
-    return NotYet("MemoryOptions.transfer_concurrent_bytes",
-                  std::to_string(*options.transfer_concurrent_bytes), kAsync);
-  }
-  if (options.is_prioritized_key_fn) {
-    return NotYet("MemoryOptions.is_prioritized_key_fn", "a function", kAsync);
+Status ValidateMemoryOptions(const MemoryOptions& options) {
+  const std::pair<const char*, const std::optional<int64_t>*> limits[] = {
+      {"write_concurrent_bytes", &options.write_concurrent_bytes},
+      {"read_concurrent_bytes", &options.read_concurrent_bytes},
+      {"transfer_concurrent_bytes", &options.transfer_concurrent_bytes}};
+  for (const auto& [name, value] : limits) {
+    if (*value && **value <= 0) {
+      return InvalidArgumentError("MemoryOptions." + std::string(name) + " = " +
+                                  std::to_string(**value) + " must be positive (or none)");
+    }
   }
   return OkStatus();
 }

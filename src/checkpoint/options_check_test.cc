@@ -36,7 +36,7 @@ TEST(OptionsCheckTest, DefaultsAreImplemented) {
   EXPECT_TRUE(CheckImplemented(RestoreOptions{}).ok());
   EXPECT_TRUE(CheckImplemented(MultiprocessingOptions{}).ok());
   EXPECT_TRUE(CheckImplemented(StorageOptions{}).ok());
-  EXPECT_TRUE(CheckImplemented(MemoryOptions{}).ok());
+  EXPECT_TRUE(ValidateMemoryOptions(MemoryOptions{}).ok());
 }
 
 TEST(OptionsCheckTest, DefaultsFollowOrbaxExceptTheFormatSwitches) {
@@ -96,8 +96,6 @@ TEST(OptionsCheckTest, UnimplementedSaveFieldsAreNamed) {
       {"SaveOptions.array.use_zarr3", "issue 5", [](SaveOptions& o) { o.array.use_zarr3 = true; }},
       {"SaveOptions.array.ocdbt_target_data_file_size", "issue 5",
        [](SaveOptions& o) { o.array.ocdbt_target_data_file_size = 0; }},
-      {"SaveOptions.array.enable_pinned_host_transfer", "issue 4",
-       [](SaveOptions& o) { o.array.enable_pinned_host_transfer = true; }},
       {"SaveOptions.array.enable_post_merge_validation", "issue 5",
        [](SaveOptions& o) { o.array.enable_post_merge_validation = false; }},
       {"SaveOptions.array.use_replica_parallel", "issue 6",
@@ -147,17 +145,18 @@ TEST(OptionsCheckTest, UnimplementedMultiprocessingFieldsAreNamed) {
   EXPECT_NE(st.message().find("{1, 2, 3}"), std::string::npos) << st.ToString();
 }
 
-TEST(OptionsCheckTest, UnimplementedMemoryFieldsAreNamed) {
-  ExpectEachIsUnimplemented<MemoryOptions>({
-      {"MemoryOptions.write_concurrent_bytes", "issue 4",
-       [](MemoryOptions& o) { o.write_concurrent_bytes = 1 << 30; }},
-      {"MemoryOptions.read_concurrent_bytes", "issue 4",
-       [](MemoryOptions& o) { o.read_concurrent_bytes = 1 << 30; }},
-      {"MemoryOptions.transfer_concurrent_bytes", "issue 4",
-       [](MemoryOptions& o) { o.transfer_concurrent_bytes = 1 << 30; }},
-      {"MemoryOptions.is_prioritized_key_fn", "issue 4",
-       [](MemoryOptions& o) { o.is_prioritized_key_fn = [](const KeyPath&) { return true; }; }},
-  });
+TEST(OptionsCheckTest, MemoryLimitsMustBePositive) {
+  EXPECT_TRUE(ValidateMemoryOptions(MemoryOptions{.write_concurrent_bytes = 1,
+                                                  .read_concurrent_bytes = 1 << 20,
+                                                  .transfer_concurrent_bytes = int64_t{1} << 40})
+                  .ok());
+  Status st = ValidateMemoryOptions(MemoryOptions{.read_concurrent_bytes = 0});
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("MemoryOptions.read_concurrent_bytes = 0"), std::string::npos)
+      << st.ToString();
+  st = ValidateMemoryOptions(MemoryOptions{.transfer_concurrent_bytes = -5});
+  EXPECT_NE(st.message().find("transfer_concurrent_bytes = -5"), std::string::npos)
+      << st.ToString();
 }
 
 TEST(OptionsCheckTest, ScopedStorageOptionsAreCheckedWithTheirOwnName) {

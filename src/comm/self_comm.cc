@@ -21,6 +21,15 @@ class SelfComm final : public Communicator {
   Status AllReduceMax(std::vector<int64_t>&) override { return OkStatus(); }
   Status AllReduceSum(std::vector<int64_t>&) override { return OkStatus(); }
   std::string_view kind() const override { return "self"; }
+  Result<std::shared_ptr<Communicator>> Duplicate() override {
+    return std::shared_ptr<Communicator>(std::make_shared<SelfComm>());
+  }
+  Status AgreeWithin(const Status& local, std::string_view, std::chrono::milliseconds,
+                     int root) override {
+    if (root != 0) return InvalidArgumentError("agreement root " + std::to_string(root) + " out of range");
+    return local;
+  }
+  bool SupportsConcurrentThreads() const override { return true; }
 };
 
 }  // namespace

@@ -3,7 +3,6 @@
 #include <nlohmann/json.hpp>
 
 #include "base/box_ops.h"
-#include "checkpoint/device_memory.h"
 
 namespace cairn::coord {
 namespace {
@@ -133,10 +132,6 @@ Result<std::vector<LeafDescriptor>> DescribeTree(const Tree& tree,
               InvalidArgumentError(where + ": piece " + p.box.ToString() + " has no data pointer");
           return;
         }
-        if (p.box.NumElements() > 0) {
-          status = checkpoint::CheckHostMemory(p.data, where);
-          if (!status.ok()) return;
-        }
         d.boxes.push_back(p.box);
       }
     }
@@ -234,6 +229,40 @@ Shape GreedyChunkShape(Shape chunk, size_t elem_size, int64_t max_bytes) {
     chunk[largest] = (chunk[largest] + 1) / 2;
   }
   return chunk;
+}
+
+namespace {
+
+void SplitBox(const Box& box, size_t dim, size_t elem, int64_t max_bytes, std::vector<Box>& out) {
+  int64_t bytes = static_cast<int64_t>(elem) * box.NumElements();
+  if (bytes <= max_bytes || dim >= box.shape.size()) {
+    out.push_back(box);
+    return;
+  }
+  // Bytes per index along `dim` (the product of the inner extents).
+  int64_t per_index = static_cast<int64_t>(elem);
+  for (size_t d = dim + 1; d < box.shape.size(); ++d) per_index *= box.shape[d];
+  const int64_t step = std::max<int64_t>(1, max_bytes / std::max<int64_t>(per_index, 1));
+  for (int64_t start = 0; start < box.shape[dim]; start += step) {
+    Box part = box;
+    part.origin[dim] = box.origin[dim] + start;
+    part.shape[dim] = std::min(step, box.shape[dim] - start);
+    SplitBox(part, dim + 1, elem, max_bytes, out);
+  }
+}
+
+}  // namespace
+
+void SplitPlannedPieces(std::vector<PlannedPiece>& plan, size_t elem_size, int64_t max_bytes) {
+  if (max_bytes <= 0) return;
+  std::vector<PlannedPiece> out;
+  out.reserve(plan.size());
+  for (const PlannedPiece& p : plan) {
+    std::vector<Box> boxes;
+    SplitBox(p.box, 0, elem_size, max_bytes, boxes);
+    for (Box& b : boxes) out.push_back({p.rank, p.local_piece, std::move(b)});
+  }
+  plan = std::move(out);
 }
 
 std::optional<Shape> ChooseChunkShape(const LeafDescriptor& leaf, bool compress,

@@ -23,8 +23,8 @@ struct LeafDescriptor {
   std::vector<Box> boxes;  // this rank's pieces
 };
 
-/// Validates `tree` locally (key names, piece boxes inside the shape, data pointers, device
-/// memory) and describes it. InvalidArgument naming the key path.
+/// Validates `tree` locally (key names, piece boxes inside the shape, data pointers) and
+/// describes it. InvalidArgument naming the key path.
 Result<std::vector<LeafDescriptor>> DescribeTree(const Tree& tree,
                                                  const ArrayOptions::Saving& options);
 
@@ -46,6 +46,11 @@ struct PlannedPiece {
 /// earlier pieces) already cover. Zero-element boxes are dropped.
 std::vector<PlannedPiece> PlanWrites(const std::vector<std::vector<LeafDescriptor>>& all,
                                      size_t leaf_index);
+
+/// Splits every planned piece larger than `max_bytes` into slabs of at most `max_bytes` (along
+/// the outermost dimension first, then inner ones for rows larger than the limit; never below
+/// one element). Deterministic, so every rank computes the same plan. Keeps order.
+void SplitPlannedPieces(std::vector<PlannedPiece>& plan, size_t elem_size, int64_t max_bytes);
 
 /// Chunk shape for a stored array: none for contiguous layout; greedy halving of the largest
 /// dimension from `start` until the chunk fits `max_bytes`.

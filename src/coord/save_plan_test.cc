@@ -52,4 +52,24 @@ TEST(SavePlanTest, ChunkShapes) {
 }
 
 }  // namespace
+TEST(SavePlanTest, SplitPiecesFitTheLimitAndCoverThePieceOnce) {
+  // 10 x 6 x 4 float32 = 960 bytes; a 100-byte limit splits rows (96 bytes per [1,6,4] row is
+  // too large for 2 rows) and a 20-byte limit splits inside rows.
+  for (int64_t limit : {100, 20, 3, 960, 100000}) {
+    std::vector<PlannedPiece> plan = {{1, 0, Box{{5, 0, 0}, {10, 6, 4}}}};
+    SplitPlannedPieces(plan, 4, limit);
+    std::vector<int> count(10 * 6 * 4, 0);
+    for (const auto& p : plan) {
+      EXPECT_EQ(p.rank, 1);
+      EXPECT_LE(p.box.NumElements() * 4, std::max<int64_t>(limit, 4)) << p.box.ToString();
+      for (int64_t i = 0; i < p.box.shape[0]; ++i)
+        for (int64_t j = 0; j < p.box.shape[1]; ++j)
+          for (int64_t k = 0; k < p.box.shape[2]; ++k)
+            ++count[((p.box.origin[0] - 5 + i) * 6 + p.box.origin[1] + j) * 4 + p.box.origin[2] + k];
+    }
+    for (int c : count) ASSERT_EQ(c, 1) << "limit " << limit;
+    if (limit >= 960) EXPECT_EQ(plan.size(), 1u);
+  }
+}
+
 }  // namespace cairn::coord

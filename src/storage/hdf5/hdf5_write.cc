@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -102,7 +103,7 @@ Status ValidateLeaf(const WriteLeaf& leaf) {
       return InvalidArgumentError("piece " + p.box.ToString() + " is not within global shape " +
                                   ShapeString(shape));
     }
-    if (p.data == nullptr && p.box.NumElements() > 0) {
+    if (p.data == nullptr && !p.acquire && p.box.NumElements() > 0) {
       return InvalidArgumentError("piece " + p.box.ToString() + " has no data");
     }
   }
@@ -254,8 +255,19 @@ class ItemWriter {
     }
     static const char kNothing = 0;  // H5Dwrite wants a buffer even for an empty selection
     const void* data = &kNothing;
+    // Lazy bytes are acquired here and released after this round's H5Dwrite. A failure still
+    // takes part in the collective write, with an empty selection.
+    std::optional<PieceBytes> bytes;
     if (piece != nullptr && first.ok()) {
-      data = piece->data;
+      Result<PieceBytes> got = PieceBytes::Acquire(*piece);
+      if (got.ok()) {
+        bytes.emplace(std::move(got).value());
+      } else {
+        first = got.status();
+      }
+    }
+    if (bytes) {
+      data = bytes->data();
     } else {
       Status s = h5::SelectNone(file_space);
       const hsize_t one[1] = {1};

@@ -72,7 +72,8 @@ class ReferenceBackend final : public Backend {
       const size_t elem = DTypeSize(leaves[i].dtype);
       for (const WritePiece& piece : leaves[i].pieces) {
         const size_t bytes = static_cast<size_t>(piece.box.NumElements()) * elem;
-        CAIRN_RETURN_IF_ERROR(WriteAll(fd.get(), piece.data, bytes, path)
+        CAIRN_ASSIGN_OR_RETURN(PieceBytes src, PieceBytes::Acquire(piece));
+        CAIRN_RETURN_IF_ERROR(WriteAll(fd.get(), src.data(), bytes, path)
                                   .WithContext("key '" + leaves[i].key_path + "'"));
         locations[i].push_back(json{{"file", file}, {"offset", offset}});
         offset += static_cast<int64_t>(bytes);
