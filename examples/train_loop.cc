@@ -317,8 +317,8 @@ int Run(int argc, char** argv) {
     if (!*preempted) continue;
     // Save above asked the same question for this step (ReachedPreemption returns that agreed
     // answer), and the default save policy saves on preemption: this step is committed.
-    // WaitUntilFinished: returns once every save of this manager is durable (saves are
-    // synchronous for now, so at once). Close: uninstalls the signal handlers.
+    // WaitUntilFinished: returns once the background save is committed (Save returned as soon
+    // as the state was copied). Close: uninstalls the signal handlers.
     cairn::Status st = mgr->WaitUntilFinished();
     if (st.ok()) st = mgr->Close();
     if (!st.ok()) return Fail(rank, "finishing the preemption save", st);

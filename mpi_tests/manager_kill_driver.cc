@@ -94,6 +94,10 @@ int Train(std::shared_ptr<cairn::Communicator> comm, const fs::path& dir, const 
       return Fail(rank, "Save(" + std::to_string(step) + ")",
                   cairn::InternalError("the manager did not save although interval is 1"));
     }
+    // Saves run in the background: "committed" is printed only once the commit is done.
+    if (cairn::Status st = mgr->WaitUntilFinished(); !st.ok()) {
+      return Fail(rank, "WaitUntilFinished(" + std::to_string(step) + ")", st);
+    }
     if (rank == 0) {
       std::printf("committed step %lld\n", static_cast<long long>(step));
       std::fflush(stdout);

@@ -37,7 +37,8 @@ struct Model {
   }
 };
 
-class ManagerTest : public ::testing::Test {
+// Every test runs with synchronous and with asynchronous saves (the default).
+class ManagerTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     comm_ = World();
@@ -50,6 +51,7 @@ class ManagerTest : public ::testing::Test {
   CheckpointManagerOptions Base() const {
     CheckpointManagerOptions o;
     o.save_options.array.use_compression = false;
+    o.enable_async_checkpointing = GetParam();
     return o;
   }
   std::unique_ptr<CheckpointManager> Open(CheckpointManagerOptions o, const fs::path& dir,
@@ -63,7 +65,8 @@ class ManagerTest : public ::testing::Test {
     Model model(rank_, size_, static_cast<double>(step));
     auto r = m.Save(step, StandardSave{model.AsTree(step)}, {.metrics = metrics});
     if (saved && r.ok()) *saved = *r;
-    return r.status();
+    if (!r.ok()) return r.status();
+    return m.WaitUntilFinished();
   }
   // Restores `step` and checks every value encodes it.
   void ExpectModel(CheckpointManager& m, std::optional<int64_t> step, int64_t expected) {
@@ -107,7 +110,7 @@ class ManagerTest : public ::testing::Test {
   int rank_ = 0, size_ = 1;
 };
 
-TEST_F(ManagerTest, SavesOnIntervalAndResumesInANewManager) {
+TEST_P(ManagerTest, SavesOnIntervalAndResumesInANewManager) {
   const fs::path root = dir_.path() / "run";
   {
     auto o = Base();
@@ -136,7 +139,7 @@ TEST_F(ManagerTest, SavesOnIntervalAndResumesInANewManager) {
   EXPECT_EQ(StepDirs(root), (std::set<std::string>{"1", "3", "6", "9"}));
 }
 
-TEST_F(ManagerTest, RefusesAStepAtOrBelowTheLatest) {
+TEST_P(ManagerTest, RefusesAStepAtOrBelowTheLatest) {
   auto m = Open(Base(), dir_.path() / "r");
   ASSERT_NE(m, nullptr);
   ASSERT_TRUE(SaveModel(*m, 5).ok());
@@ -154,7 +157,7 @@ TEST_F(ManagerTest, RefusesAStepAtOrBelowTheLatest) {
   ExpectModel(*m, 5, 5);
 }
 
-TEST_F(ManagerTest, MaxToKeepDeletesOldStepsOnDisk) {
+TEST_P(ManagerTest, MaxToKeepDeletesOldStepsOnDisk) {
   const fs::path root = dir_.path() / "keep";
   auto o = Base();
   o.max_to_keep = 2;
@@ -168,7 +171,7 @@ TEST_F(ManagerTest, MaxToKeepDeletesOldStepsOnDisk) {
   for (const auto& n : Entries(root)) EXPECT_EQ(n.find(".cairn-tmp-"), std::string::npos) << n;
 }
 
-TEST_F(ManagerTest, BestAndLatestPoliciesTogether) {
+TEST_P(ManagerTest, BestAndLatestPoliciesTogether) {
   const fs::path root = dir_.path() / "best";
   auto o = Base();
   auto loss = [](const json& m) { return m.value("loss", 1e300); };
@@ -197,7 +200,7 @@ TEST_F(ManagerTest, BestAndLatestPoliciesTogether) {
   EXPECT_EQ(again->BestStep(), 3);
 }
 
-TEST_F(ManagerTest, TrashInsteadOfDeletion) {
+TEST_P(ManagerTest, TrashInsteadOfDeletion) {
   const fs::path root = dir_.path() / "t";
   auto o = Base();
   o.max_to_keep = 1;
@@ -225,7 +228,7 @@ TEST_F(ManagerTest, TrashInsteadOfDeletion) {
   EXPECT_EQ(Entries(dir_.path() / "graveyard"), (std::set<std::string>{"1"}));
 }
 
-TEST_F(ManagerTest, StepNamesWithPrefixAndFixedWidth) {
+TEST_P(ManagerTest, StepNamesWithPrefixAndFixedWidth) {
   const fs::path root = dir_.path() / "names";
   auto o = Base();
   o.step_prefix = "step";
@@ -252,7 +255,7 @@ TEST_F(ManagerTest, StepNamesWithPrefixAndFixedWidth) {
   ExpectModel(*again, 50, 50);
 }
 
-TEST_F(ManagerTest, ReloadSeesStepsWrittenByAnotherManager) {
+TEST_P(ManagerTest, ReloadSeesStepsWrittenByAnotherManager) {
   const fs::path root = dir_.path() / "shared";
   auto reader = Open(Base(), root);
   auto writer = Open(Base(), root);
@@ -267,7 +270,7 @@ TEST_F(ManagerTest, ReloadSeesStepsWrittenByAnotherManager) {
   ExpectModel(*reader, std::nullopt, 2);
 }
 
-TEST_F(ManagerTest, CompositeItemsAndMetadata) {
+TEST_P(ManagerTest, CompositeItemsAndMetadata) {
   const fs::path root = dir_.path() / "meta";
   auto m = Open(Base(), root, json{{"experiment", "e1"}});
   ASSERT_NE(m, nullptr);
@@ -277,6 +280,7 @@ TEST_F(ManagerTest, CompositeItemsAndMetadata) {
       m->Save(4, Composite{{"state", StandardSave{model.AsTree(4)}}, {"config", JsonSave{config}}},
               {.metrics = json{{"loss", 0.25}}, .custom_metadata = json{{"note", "first"}}});
   ASSERT_TRUE(saved.ok()) << saved.status().ToString();
+  ASSERT_TRUE(m->WaitUntilFinished().ok());
   EXPECT_TRUE(*saved);
   // A second manager with other root metadata does not overwrite the first.
   auto other = Open(Base(), root, json{{"experiment", "other"}});
@@ -333,7 +337,7 @@ TEST_F(ManagerTest, CompositeItemsAndMetadata) {
                                  "committed steps: 4");
 }
 
-TEST_F(ManagerTest, ArrayAndPyTreeItemsRestoreOntoAnotherDecomposition) {
+TEST_P(ManagerTest, ArrayAndPyTreeItemsRestoreOntoAnotherDecomposition) {
   const fs::path root = dir_.path() / "arr";
   auto m = Open(Base(), root);
   ASSERT_NE(m, nullptr);
@@ -344,6 +348,7 @@ TEST_F(ManagerTest, ArrayAndPyTreeItemsRestoreOntoAnotherDecomposition) {
                                        .backend = "reference",
                                        .array = ArrayOptions::Saving{.use_compression = true}}}});
   ASSERT_TRUE(saved.ok()) << saved.status().ToString();
+  ASSERT_TRUE(m->WaitUntilFinished().ok());
   if (rank_ == 0) {
     auto tree_meta = ReadItemMetadata(m->StepDirectory(2), "tree");
     ASSERT_TRUE(tree_meta.ok());
@@ -375,7 +380,7 @@ TEST_F(ManagerTest, ArrayAndPyTreeItemsRestoreOntoAnotherDecomposition) {
                                  StatusCode::kFailedPrecondition, "cairn.ArrayCheckpointHandler");
 }
 
-TEST_F(ManagerTest, TimeBasedDecisionsAgreeOnEveryRank) {
+TEST_P(ManagerTest, TimeBasedDecisionsAgreeOnEveryRank) {
   auto o = Base();
   o.save_decision_policy = std::make_shared<ContinuousCheckpointingPolicy>(
       ContinuousCheckpointingPolicy::Options{.minimum_interval_secs = 0.5});
@@ -393,6 +398,7 @@ TEST_F(ManagerTest, TimeBasedDecisionsAgreeOnEveryRank) {
       Model model(rank_, size_, static_cast<double>(step));
       auto r = m->Save(step, StandardSave{model.AsTree(step)}, {.force = true});
       ASSERT_TRUE(r.ok()) << r.status().ToString();
+      ASSERT_TRUE(m->WaitUntilFinished().ok());
       ++saves;
     }
   }
@@ -400,7 +406,7 @@ TEST_F(ManagerTest, TimeBasedDecisionsAgreeOnEveryRank) {
   EXPECT_LT(saves, 20);
 }
 
-TEST_F(ManagerTest, PreemptionOnOneRankMakesEveryRankSaveTheSameStep) {
+TEST_P(ManagerTest, PreemptionOnOneRankMakesEveryRankSaveTheSameStep) {
   auto o = Base();
   o.save_interval_steps = 1000;  // only the first step and the preemption save
   auto m = Open(o, dir_.path() / "pre");
@@ -421,7 +427,7 @@ TEST_F(ManagerTest, PreemptionOnOneRankMakesEveryRankSaveTheSameStep) {
   EXPECT_EQ(m->AllSteps(), (std::vector<int64_t>{0, 7}));
 }
 
-TEST_F(ManagerTest, AnotherPrimaryRankAndTheFinalizationCallback) {
+TEST_P(ManagerTest, AnotherPrimaryRankAndTheFinalizationCallback) {
   auto o = Base();
   o.multiprocessing_options.primary_host = size_ - 1;
   o.max_to_keep = 1;
@@ -443,7 +449,7 @@ TEST_F(ManagerTest, AnotherPrimaryRankAndTheFinalizationCallback) {
                                  StatusCode::kInvalidArgument, "primary_host");
 }
 
-TEST_F(ManagerTest, ReadOnlyAndMissingDirectory) {
+TEST_P(ManagerTest, ReadOnlyAndMissingDirectory) {
   const fs::path root = dir_.path() / "ro";
   {
     auto m = Open(Base(), root);
@@ -467,7 +473,7 @@ TEST_F(ManagerTest, ReadOnlyAndMissingDirectory) {
       "absent");
 }
 
-TEST_F(ManagerTest, BadOptionsAreRefusedOnEveryRank) {
+TEST_P(ManagerTest, BadOptionsAreRefusedOnEveryRank) {
   auto o = Base();
   o.best_mode = "lowest";
   EXPECT_SAME_ERROR_ON_ALL_RANKS(CheckpointManager::Create(comm_, dir_.path() / "b", o).status(),
@@ -481,14 +487,24 @@ TEST_F(ManagerTest, BadOptionsAreRefusedOnEveryRank) {
   EXPECT_SAME_ERROR_ON_ALL_RANKS(CheckpointManager::Create(comm_, dir_.path() / "b", o4).status(),
                                  StatusCode::kUnimplemented, "use_ocdbt");
   auto o5 = Base();
-  o5.enable_async_checkpointing = true;
+  o5.async_options.timeout_secs = 0;
   EXPECT_SAME_ERROR_ON_ALL_RANKS(CheckpointManager::Create(comm_, dir_.path() / "b", o5).status(),
-                                 StatusCode::kUnimplemented, "enable_async_checkpointing");
+                                 StatusCode::kInvalidArgument, "async_options.timeout_secs");
+  auto o6 = Base();
+  o6.memory_options.transfer_concurrent_bytes = 0;
+  EXPECT_SAME_ERROR_ON_ALL_RANKS(CheckpointManager::Create(comm_, dir_.path() / "b", o6).status(),
+                                 StatusCode::kInvalidArgument,
+                                 "MemoryOptions.transfer_concurrent_bytes");
   auto o3 = Base();
   o3.deletion_options.todelete_subdir = "17";
   EXPECT_SAME_ERROR_ON_ALL_RANKS(CheckpointManager::Create(comm_, dir_.path() / "b", o3).status(),
                                  StatusCode::kInvalidArgument, "todelete_subdir");
 }
+
+INSTANTIATE_TEST_SUITE_P(SyncAndAsync, ManagerTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Async" : "Sync";
+                         });
 
 }  // namespace
 }  // namespace cairn::testing

@@ -96,6 +96,8 @@ int main(int argc, char** argv) {
     }
     // ReachedPreemption returns the answer Save agreed for this step: the step must be saved
     // (a signal between the two counts from the next step on).
+    // The save runs in the background: wait for its commit before looking.
+    if (auto st = mgr->WaitUntilFinished(); !st.ok()) return Fail("WaitUntilFinished", st, rank);
     if (!*saved || mgr->LatestStep() != step) {
       return Fail("Save", cairn::InternalError("the preemption step was not saved"), rank);
     }

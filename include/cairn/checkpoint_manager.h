@@ -7,8 +7,15 @@
 /// `<directory>/metadata/_ROOT_METADATA` holds the root metadata.
 ///
 /// Collective methods (called by every rank of the communicator, in the same order): Create,
-/// Save, Restore, ShouldSave, ReachedPreemption, Reload, AllSteps(read=true). The others read
-/// this rank's cache or files and need no communication. Not thread-safe.
+/// Save, Restore, ShouldSave, ReachedPreemption, Reload, AllSteps(read=true), WaitUntilFinished,
+/// Close. The others read this rank's cache or files and need no communication. Call it from
+/// one thread.
+///
+/// Saves are asynchronous by default (enable_async_checkpointing): Save returns once the state
+/// is copied; the write, the commit, the cleanup of old steps and post_finalization_callback run
+/// on a background thread (see AsyncCheckpointer for MPI thread levels). A step appears in
+/// AllSteps/LatestStep only after its commit. A background failure is returned on every rank by
+/// WaitUntilFinished, CheckForErrors, and the next Save (whether or not it saves) or Restore.
 ///
 ///   auto mgr = CheckpointManager::Create(comm, "/scratch/run1",
 ///       {.save_interval_steps = 100,
@@ -24,6 +31,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -40,6 +48,10 @@
 #include "cairn/save_decision_policy.h"
 
 namespace cairn {
+
+namespace checkpoint {
+class AsyncSaver;
+}
 
 /// Orbax `DeletionOptions`. Instead of deleting a step that no policy preserves, move it to a
 /// trash directory for later removal (Orbax `todelete_full_path`, `todelete_subdir`). Orbax nests
@@ -204,11 +216,14 @@ class CheckpointManager {
   /// The metrics saved with `step`, if any.
   std::optional<nlohmann::json> Metrics(int64_t step) const;
 
-  /// Blocks until pending saves are done (saves are synchronous for now: returns at once).
+  /// Collective. Blocks until the save in flight is committed (and old steps cleaned up); its
+  /// outcome, the same on every rank. A failure stays reported until a Save or Restore returns it.
   Status WaitUntilFinished();
-  /// A background save's failure, if any (none while saves are synchronous).
+  /// Non-blocking, local: the failure of a finished background save not yet returned by a Save
+  /// or Restore, else OK.
   Status CheckForErrors();
-  /// Waits for pending work and uninstalls the preemption handlers. Idempotent.
+  /// Collective. Waits for the save in flight, returns its failure if not reported yet, and
+  /// uninstalls the preemption handlers. Idempotent.
   Status Close();
 
   /// The directory of a step under this manager's naming (whether or not it exists).
@@ -224,8 +239,12 @@ class CheckpointManager {
  private:
   CheckpointManager(std::shared_ptr<Communicator> comm, std::filesystem::path directory,
                     CheckpointManagerOptions options);
-  Status Scan(bool prune);  // collective
-  const StepInfo* Find(int64_t step) const;
+  Status Scan(Communicator& comm, bool prune);  // collective over `comm`
+  std::optional<StepInfo> Find(int64_t step) const;
+  std::vector<StepInfo> Steps() const;  // a copy of the cache
+  // The failure of the previous background save, on every rank, if any rank knows of it (or
+  // `known` says so): waits for it and clears it.
+  Status TakeSaveFailure();
   // FailedPrecondition when `step` is at or below the latest committed step.
   Status CheckStepIsNew(int64_t step) const;
   // The directory of a committed step (from the cache, else from disk), or NotFound.
@@ -239,6 +258,11 @@ class CheckpointManager {
   std::shared_ptr<const SaveDecisionPolicy> save_policy_;
   std::shared_ptr<const PreservationPolicy> preservation_policy_;
   std::unique_ptr<PreemptionWatcher> preemption_;
+  std::unique_ptr<checkpoint::AsyncSaver> saver_;  // when enable_async_checkpointing
+  // The newest step handed to a save that may not be committed yet (the same on every rank).
+  std::optional<StepInfo> in_flight_;
+  bool failure_somewhere_ = false;  // from the last ShouldSave
+  mutable std::mutex steps_mu_;   // the background updates steps_ after each commit
   std::vector<StepInfo> steps_;   // ascending
   nlohmann::json root_metadata_;  // as given to Create
   bool closed_ = false;

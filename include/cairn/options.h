@@ -201,7 +201,7 @@ struct AsyncOptions {
   int timeout_secs = 1200;
   /// A user barrier `fn(key, timeout_ms)` that every rank calls before each agreement point of a
   /// background save, instead of relying on cairn's own (Orbax v0 `barrier_sync_fn`); keys are
-  /// `<barrier_sync_key_prefix>cairn.<phase>.<step directory name>`. It runs on the background
+  /// `cairn.<step directory name>.<phase>`, e.g. `cairn.42.write_item_state`. It runs on the background
   /// thread. Default: none.
   std::function<Status(std::string_view key, int timeout_ms)> barrier_sync_fn;
   /// Called once per committed save, on each rank, on the background thread (after the commit

@@ -1,5 +1,7 @@
 #include "cairn/async_checkpointer.h"
 
+#include <chrono>
+
 #include "checkpoint/async_saver.h"
 #include "checkpoint/step.h"
 
@@ -33,7 +35,10 @@ Status AsyncCheckpointer::Save(const std::filesystem::path& directory, const Che
                                const SaveOptions& options) {
   if (!saver_) return FailedPreconditionError("AsyncCheckpointer is closed");
   auto items = checkpoint::ResolveSaveItems(checkpoint::RegistryOf(options_.checkpointables), args);
-  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm_, items.status()));
+  // The first point where ranks wait for each other: bounded by timeout_secs.
+  CAIRN_RETURN_IF_ERROR(comm_->AgreeWithin(items.status(), "save of '" + directory.string() + "'",
+                                           std::chrono::seconds(options_.async_options.timeout_secs),
+                                           options_.multiprocessing.primary_host));
   return saver_->Save(directory, std::move(items).value(), options);
 }
 

@@ -26,13 +26,14 @@ Result<std::unique_ptr<AsyncSaver>> AsyncSaver::Create(std::shared_ptr<Communica
   std::vector<int64_t> concurrent = {comm->SupportsConcurrentThreads() ? 1 : 0};
   CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm, comm->AllReduceMin(concurrent)));
   const bool threaded = concurrent[0] == 1;
-  if (!threaded && comm->rank() == 0) {
+  static std::once_flag noticed;
+  if (!threaded && comm->rank() == 0) std::call_once(noticed, [] {
     std::fprintf(stderr,
                  "cairn: MPI was initialised below MPI_THREAD_MULTIPLE; asynchronous saves are "
                  "written at the next collective call (Save, WaitUntilFinished, Restore, Close) "
                  "instead of in the background. Initialise MPI with MPI_Init_thread("
                  "MPI_THREAD_MULTIPLE) for background saves.\n");
-  }
+  });
   return std::unique_ptr<AsyncSaver>(
       new AsyncSaver(std::move(comm), std::move(bg).value(), std::move(options), threaded));
 }

@@ -11,7 +11,11 @@ Status AgreeInContext(const HandlerContext& ctx, const Status& local, std::strin
   Status mine = local;
   if (ctx.barrier_sync_fn != nullptr && *ctx.barrier_sync_fn) {
     // The user's barrier comes first; its failure is this rank's outcome.
-    const std::string key = ctx.barrier_key + "." + std::string(phase);
+    std::string key = ctx.barrier_key + ".";
+    for (char c : phase) {
+      if (c == ' ') key += '_';
+      else if (c != '\'') key += c;
+    }
     Status b = (*ctx.barrier_sync_fn)(key, ctx.timeout_secs * 1000);
     if (mine.ok() && !b.ok()) mine = b.WithContext("barrier_sync_fn('" + key + "')");
   }

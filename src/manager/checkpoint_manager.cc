@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "base/fs.h"
+#include "checkpoint/async_saver.h"
 #include "checkpoint/impl.h"
 #include "checkpoint/step.h"
 #include "coord/commit.h"
@@ -68,10 +69,9 @@ Status ValidateOptions(const CheckpointManagerOptions& o, int comm_size) {
   CAIRN_RETURN_IF_ERROR(CheckImplemented(o.multiprocessing_options));
   CAIRN_RETURN_IF_ERROR(CheckImplemented(o.save_options));
   CAIRN_RETURN_IF_ERROR(CheckImplemented(o.restore_options));
-  if (o.enable_async_checkpointing) {
-    return UnimplementedError(
-        "CheckpointManagerOptions.enable_async_checkpointing: asynchronous saving is not "
-        "implemented yet; set it to false");
+  CAIRN_RETURN_IF_ERROR(ValidateMemoryOptions(o.memory_options));
+  if (o.async_options.timeout_secs <= 0) {
+    return bad("async_options.timeout_secs", "must be > 0");
   }
   if (o.save_decision_policy) {
     CAIRN_RETURN_IF_ERROR(o.save_decision_policy->Validate().WithContext("save_decision_policy"));
@@ -146,6 +146,10 @@ CheckpointManager::CheckpointManager(std::shared_ptr<Communicator> comm, fs::pat
   checkpointer_options_.multiprocessing = options_.multiprocessing_options;
   checkpointer_options_.file = options_.file_options;
   checkpointer_options_.checkpointables = options_.checkpointables_options;
+  checkpointer_options_.async_options = options_.async_options;
+  checkpointer_options_.memory_options = options_.memory_options;
+  // The manager calls the finalization callback itself (after cleaning up old steps).
+  checkpointer_options_.async_options.post_finalization_callback = nullptr;
 }
 
 CheckpointManager::~CheckpointManager() { Close().IgnoreError(); }
@@ -199,20 +203,25 @@ Result<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
   auto watcher = PreemptionWatcher::Create(comm, o.preemption_options);
   CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm, watcher.status()));
   m->preemption_ = std::move(watcher).value();
-  CAIRN_RETURN_IF_ERROR(m->Scan(/*prune=*/false));
+  if (o.enable_async_checkpointing && !o.read_only) {
+    CAIRN_ASSIGN_OR_RETURN(m->saver_,
+                           checkpoint::AsyncSaver::Create(comm, m->checkpointer_options_));
+  }
+  CAIRN_RETURN_IF_ERROR(m->Scan(*comm, /*prune=*/false));
   return m;
 }
 
-Status CheckpointManager::Scan(bool prune) {
-  const bool is_primary = comm_->rank() == options_.multiprocessing_options.primary_host;
+Status CheckpointManager::Scan(Communicator& comm, bool prune) {
+  const bool is_primary = comm.rank() == options_.multiprocessing_options.primary_host;
   std::string payload;
   Status st;
   if (is_primary) {
     std::vector<StepInfo> steps;
     st = [&]() -> Status {
       // After a save only the new step's metadata is read; Reload rereads every step.
+      const std::vector<StepInfo> known = Steps();
       CAIRN_ASSIGN_OR_RETURN(
-          steps, manager::ListSteps(directory_, NameFormat(options_), prune ? &steps_ : nullptr));
+          steps, manager::ListSteps(directory_, NameFormat(options_), prune ? &known : nullptr));
       if (!prune || options_.read_only) return OkStatus();
       // Steps whose deletion a crash interrupted are garbage by construction.
       manager::RemoveTemporaryEntries(directory_, /*only_deletions=*/true);
@@ -252,14 +261,22 @@ Status CheckpointManager::Scan(bool prune) {
     payload = manager::StepsToJson(steps).dump();
   }
   CAIRN_RETURN_IF_ERROR(AgreeOnStatus(
-      *comm_, comm_->Broadcast(payload, options_.multiprocessing_options.primary_host)));
-  steps_ = manager::StepsFromJson(json::parse(payload, nullptr, false));
-  return AgreeOnStatus(*comm_, st);
+      comm, comm.Broadcast(payload, options_.multiprocessing_options.primary_host)));
+  {
+    std::lock_guard<std::mutex> lock(steps_mu_);
+    steps_ = manager::StepsFromJson(json::parse(payload, nullptr, false));
+  }
+  return AgreeOnStatus(comm, st);
+}
+
+std::vector<CheckpointManager::StepInfo> CheckpointManager::Steps() const {
+  std::lock_guard<std::mutex> lock(steps_mu_);
+  return steps_;
 }
 
 std::vector<int64_t> CheckpointManager::AllSteps() const {
   std::vector<int64_t> out;
-  for (const auto& s : steps_) out.push_back(s.step);
+  for (const auto& s : Steps()) out.push_back(s.step);
   return out;
 }
 
@@ -269,6 +286,7 @@ Result<std::vector<int64_t>> CheckpointManager::AllSteps(bool read) {
 }
 
 std::optional<int64_t> CheckpointManager::LatestStep() const {
+  std::lock_guard<std::mutex> lock(steps_mu_);
   if (steps_.empty()) return std::nullopt;
   return steps_.back().step;
 }
@@ -277,7 +295,7 @@ std::optional<int64_t> CheckpointManager::BestStep() const {
   if (!options_.best_fn) return LatestStep();
   std::optional<int64_t> best;
   double best_value = 0;
-  for (const auto& s : steps_) {
+  for (const auto& s : Steps()) {
     if (!s.metrics) continue;
     const double v = options_.best_fn(*s.metrics);
     if (v != v) continue;  // NaN never wins
@@ -290,7 +308,11 @@ std::optional<int64_t> CheckpointManager::BestStep() const {
   return best;
 }
 
-Status CheckpointManager::Reload() { return Scan(/*prune=*/false); }
+Status CheckpointManager::Reload() {
+  // A save in flight would change the directory under the listing: let it finish first.
+  if (saver_) saver_->WaitUntilFinished().IgnoreError();  // its failure stays to be reported
+  return Scan(*comm_, /*prune=*/false);
+}
 
 Result<bool> CheckpointManager::ReachedPreemption(int64_t step) {
   if (!preemption_) {
@@ -305,21 +327,31 @@ Result<bool> CheckpointManager::ShouldSave(int64_t step) {
   CAIRN_RETURN_IF_ERROR(CheckStepIsNew(step));
   // The primary decides (its clock for time-based policies), for both possible preemption
   // outcomes, and the decisions ride along the preemption check: one collective in all.
-  std::vector<int64_t> decisions{0, 0};
+  // The third value says whether a background save failed on some rank (see Save).
+  std::vector<int64_t> decisions{0, 0, saver_ && saver_->FailureKnown() ? 1 : 0};
   if (comm_->rank() == options_.multiprocessing_options.primary_host) {
     const PolicyCheckpointInfo candidate{step, std::chrono::system_clock::now(), std::nullopt};
-    const auto previous = PolicyInfos(steps_);
+    // The policies see the step in flight as saved, and that a save is in progress.
+    std::vector<StepInfo> steps = Steps();
+    const bool in_progress = saver_ && saver_->InFlight();
+    if (in_flight_ && (steps.empty() || steps.back().step < in_flight_->step)) {
+      steps.push_back(*in_flight_);
+    }
+    const auto previous = PolicyInfos(steps);
     for (int preempted = 0; preempted < 2; ++preempted) {
       decisions[preempted] = save_policy_->ShouldSave(
           candidate, previous,
-          {.is_saving_in_progress = false, .reached_preemption = preempted != 0});
+          {.is_saving_in_progress = in_progress, .reached_preemption = preempted != 0});
     }
   }
   CAIRN_ASSIGN_OR_RETURN(bool preempted, preemption_->ReachedPreemption(step, &decisions));
+  failure_somewhere_ = decisions[2] != 0;
   return decisions[preempted ? 1 : 0] != 0;
 }
 
 Status CheckpointManager::CheckStepIsNew(int64_t step) const {
+  // The step in flight counts as saved: it is set on every rank by the same Save call, so every
+  // rank gives the same answer even while their background threads commit at different times.
   if (auto latest = LatestStep(); latest && step <= *latest) {
     // The cache is identical on every rank (broadcast), so every rank returns this error.
     return FailedPreconditionError(
@@ -327,11 +359,24 @@ Status CheckpointManager::CheckStepIsNew(int64_t step) const {
         std::to_string(*latest) + " in '" + directory_.string() +
         "'; steps must increase (resume from the latest step and continue after it)");
   }
+  if (in_flight_ && step <= in_flight_->step) {
+    return FailedPreconditionError("step " + std::to_string(step) +
+                                   " is not after step " + std::to_string(in_flight_->step) +
+                                   ", which is being saved in '" + directory_.string() +
+                                   "'; steps must increase");
+  }
   return OkStatus();
 }
 
+Status CheckpointManager::TakeSaveFailure() {
+  if (!saver_) return OkStatus();
+  Status st = saver_->TakeFailure();
+  if (!st.ok()) in_flight_.reset();  // that step was not committed
+  return st;
+}
+
 Result<fs::path> CheckpointManager::CommittedStepDirectory(int64_t step) const {
-  if (const StepInfo* info = Find(step)) return directory_ / info->name;
+  if (auto info = Find(step)) return directory_ / info->name;
   // Not in the cache: committed since by another process?
   const fs::path dir = StepDirectory(step);
   if (!IsCommittedCheckpoint(dir)) return NotFoundError(NotFoundMessage(step));
@@ -339,19 +384,21 @@ Result<fs::path> CheckpointManager::CommittedStepDirectory(int64_t step) const {
 }
 
 fs::path CheckpointManager::StepDirectory(int64_t step) const {
-  if (const StepInfo* s = Find(step)) return directory_ / s->name;
+  if (auto s = Find(step)) return directory_ / s->name;
   return directory_ / manager::FormatStepName(NameFormat(options_), step);
 }
 
-const CheckpointManager::StepInfo* CheckpointManager::Find(int64_t step) const {
+std::optional<CheckpointManager::StepInfo> CheckpointManager::Find(int64_t step) const {
+  std::lock_guard<std::mutex> lock(steps_mu_);
   for (const auto& s : steps_) {
-    if (s.step == step) return &s;
+    if (s.step == step) return s;
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 std::string CheckpointManager::NotFoundMessage(int64_t step) const {
   std::string have;
+  const std::vector<StepInfo> steps_ = Steps();
   for (size_t i = 0; i < steps_.size(); ++i) {
     if (i == 10 && steps_.size() > 20) {
       have += ", ...";
@@ -365,17 +412,21 @@ std::string CheckpointManager::NotFoundMessage(int64_t step) const {
 
 Result<bool> CheckpointManager::Save(int64_t step, const CheckpointArgs& args,
                                      const StepSaveParams& params) {
-  CAIRN_RETURN_IF_ERROR(CheckForErrors());
   if (options_.read_only) {
     return FailedPreconditionError("CheckpointManager for '" + directory_.string() +
                                    "' is read_only: step " + std::to_string(step) +
                                    " was not saved");
   }
   if (!preemption_) return FailedPreconditionError("CheckpointManager is closed");
+  // Without a background thread, the pending write progresses here (every rank calls Save).
+  if (saver_ && !saver_->threaded()) saver_->WaitUntilFinished().IgnoreError();
   if (params.force) {
+    CAIRN_RETURN_IF_ERROR(TakeSaveFailure());
     CAIRN_RETURN_IF_ERROR(CheckStepIsNew(step));
   } else {
     CAIRN_ASSIGN_OR_RETURN(bool should, ShouldSave(step));
+    // A background failure known on any rank is returned now on every rank, saving or not.
+    if (failure_somewhere_) CAIRN_RETURN_IF_ERROR(TakeSaveFailure());
     if (!should) return false;
   }
   if (step < 0) {
@@ -395,15 +446,33 @@ Result<bool> CheckpointManager::Save(int64_t step, const CheckpointArgs& args,
   auto items =
       checkpoint::ResolveSaveItems(checkpoint::RegistryOf(options_.checkpointables_options), args);
   if (st.ok()) st = items.status();
-  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm_, st));
+  const fs::path dir = StepDirectory(step);
+  const std::string what = "step " + std::to_string(step);
+  CAIRN_RETURN_IF_ERROR(comm_->AgreeWithin(st, "save of " + what,
+                                           std::chrono::seconds(options_.async_options.timeout_secs),
+                                           options_.multiprocessing_options.primary_host));
+  if (saver_) {
+    // The previous save's failure, if it failed after the check above.
+    CAIRN_RETURN_IF_ERROR(TakeSaveFailure());
+    auto after_commit = [this](Communicator& background) -> Status {
+      CAIRN_RETURN_IF_ERROR(Scan(background, /*prune=*/true)
+                                .WithContext("the step was committed, but cleaning up old steps"));
+      if (options_.async_options.post_finalization_callback) {
+        options_.async_options.post_finalization_callback();
+      }
+      return OkStatus();
+    };
+    CAIRN_RETURN_IF_ERROR(saver_->Save(dir, std::move(items).value(), so, after_commit)
+                              .WithContext(what));
+    in_flight_ = StepInfo{step, dir.filename().string(), coord::NowNanos(), params.metrics};
+    return true;
+  }
   CAIRN_RETURN_IF_ERROR(
-      checkpoint::SaveStep(*comm_, checkpointer_options_, StepDirectory(step), *items, so)
-          .WithContext("step " + std::to_string(step)));
-  st = Scan(/*prune=*/true);
+      checkpoint::SaveStep(*comm_, checkpointer_options_, dir, *items, so).WithContext(what));
+  st = Scan(*comm_, /*prune=*/true);
   if (!st.ok()) {
-    return Status(st.code(),
-                  "step " + std::to_string(step) +
-                      " was committed, but cleaning up old steps failed: " + st.message());
+    return Status(st.code(), what + " was committed, but cleaning up old steps failed: " +
+                                 std::string(st.message()));
   }
   if (options_.async_options.post_finalization_callback) {
     options_.async_options.post_finalization_callback();
@@ -417,13 +486,15 @@ Status CheckpointManager::Restore(std::optional<int64_t> step, const CheckpointA
 
 Status CheckpointManager::Restore(std::optional<int64_t> step, const CheckpointArgs& args,
                                   const RestoreOptions& options) {
-  CAIRN_RETURN_IF_ERROR(CheckForErrors());
+  if (!preemption_) return FailedPreconditionError("CheckpointManager is closed");
+  // Waits for the save in flight; its failure is returned instead of restoring.
+  CAIRN_RETURN_IF_ERROR(TakeSaveFailure());
   if (!step) step = LatestStep();
   if (!step) {
     return NotFoundError("no committed step to restore in '" + directory_.string() + "'");
   }
-  const StepInfo* info = Find(*step);
-  if (info == nullptr) return NotFoundError(NotFoundMessage(*step));
+  const auto info = Find(*step);
+  if (!info) return NotFoundError(NotFoundMessage(*step));
   return checkpoint::RestoreStep(*comm_, checkpointer_options_, directory_ / info->name, args,
                                  options)
       .WithContext("step " + std::to_string(*step));
@@ -457,19 +528,24 @@ Result<RootMetadata> CheckpointManager::Metadata() const {
 }
 
 std::optional<json> CheckpointManager::Metrics(int64_t step) const {
-  const StepInfo* info = Find(step);
-  if (info == nullptr) return std::nullopt;
+  const auto info = Find(step);
+  if (!info) return std::nullopt;
   return info->metrics;
 }
 
-Status CheckpointManager::WaitUntilFinished() { return OkStatus(); }
+Status CheckpointManager::WaitUntilFinished() {
+  return saver_ ? saver_->WaitUntilFinished() : OkStatus();
+}
 
-Status CheckpointManager::CheckForErrors() { return OkStatus(); }
+Status CheckpointManager::CheckForErrors() {
+  return saver_ ? saver_->CheckForErrors() : OkStatus();
+}
 
 Status CheckpointManager::Close() {
   if (closed_) return OkStatus();
   closed_ = true;
-  Status st = WaitUntilFinished();
+  Status st = TakeSaveFailure();
+  saver_.reset();
   preemption_.reset();
   return st;
 }
