@@ -79,7 +79,8 @@ struct ReadRequest {
   Box stored_box;
   const nlohmann::json* location = nullptr;
   /// If set, called as soon as this request's bytes are in `dest` (while they are still in the
-  /// CPU caches: checksums are computed there). Backends fill a leaf's requests in order.
+  /// CPU caches: checksums are computed there). Backends fill a leaf's requests in order, and
+  /// call on_filled before filling the next request (whose `dest` may be the same buffer).
   std::function<void()> on_filled;
 };
 

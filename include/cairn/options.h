@@ -252,6 +252,9 @@ struct RestoreReport {
   std::vector<std::string> skipped_missing;
   /// Key paths in the checkpoint that the target does not hold (not read).
   std::vector<std::string> skipped_unexpected;
+  /// Most bytes of read buffers this rank held at once (bounded by
+  /// MemoryOptions.read_concurrent_bytes when set).
+  int64_t peak_buffer_bytes = 0;
 };
 
 /// OK, or Unimplemented naming the first field set to a value cairn does not implement yet (and

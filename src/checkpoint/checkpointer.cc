@@ -75,7 +75,7 @@ Result<RestoreReport> Checkpointer::RestoreItems(const std::filesystem::path& di
     return AgreeOnStatus(*comm_, InvalidArgumentError("nothing to restore: no items"));
   }
   CAIRN_RETURN_IF_ERROR(checkpoint::CheckStepItems(*comm_, primary, directory, names).status());
-  return checkpoint::RestoreTreeItems(*comm_, primary, list, options);
+  return checkpoint::RestoreTreeItems(*comm_, primary, list, options, &options_.memory_options);
 }
 
 }  // namespace cairn

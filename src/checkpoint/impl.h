@@ -73,7 +73,8 @@ struct TreeTarget {
 /// Collective. Restores tree items (each directory holds a `_METADATA`).
 Result<RestoreReport> RestoreTreeItems(Communicator& comm, int primary,
                                        const std::vector<TreeTarget>& targets,
-                                       const RestoreOptions& options);
+                                       const RestoreOptions& options,
+                                       const MemoryOptions* memory = nullptr);
 
 /// Internal argument types: a tree by reference (Checkpointer::SaveItems / RestoreItems).
 struct TreeSaveRef {

@@ -181,15 +181,48 @@ void Scatter(const void* src, const Box& src_box, DType stored, const Piece& t, 
 }
 
 // Reads every array of one item, in rounds that bound temporary memory. Collective.
+// With a read limit, a unit whose temporary buffer would not fit is read through one slab buffer
+// of at most the limit: each slab is hashed and scattered into the targets as soon as it lands,
+// and the buffer is reused for the next (backends call on_filled before filling the next
+// request). A checksum mismatch is then found after the targets were written.
+bool Streams(const coord::ReadUnit& unit, int64_t budget, bool limited) {
+  return limited && !unit.direct && !unit.box.shape.empty() && unit.temp_bytes > budget;
+}
+
 Status ReadItem(Communicator& comm, const BackendContext& ctx, Backend& backend,
-                std::vector<ArrayJob>& jobs) {
+                std::vector<ArrayJob>& jobs, std::optional<int64_t> read_limit,
+                int64_t* peak_bytes) {
+  const bool limited = read_limit.has_value();
+  const int64_t budget = read_limit.value_or(kReadBudgetBytes);
+  // Rows per slab of a unit (hash slabs; read-limit slabs when streamed).
+  auto slab_rows = [&](const ArrayJob& job, const coord::ReadUnit& unit) {
+    const size_t elem = DTypeSize(job.stored->dtype);
+    const int64_t row_bytes =
+        unit.box.NumElements() / std::max<int64_t>(unit.box.shape[0], 1) * elem;
+    const bool streamed = Streams(unit, budget, limited);
+    const int64_t target = streamed ? std::min<int64_t>(budget, kHashSlabBytes) : kHashSlabBytes;
+    int64_t rows = std::max<int64_t>(1, target / std::max<int64_t>(row_bytes, 1));
+    // Chunked (e.g. compressed) data is decoded a whole chunk at a time: slab boundaries fall
+    // on chunk boundaries so that no chunk is decoded twice (unless that breaks the limit).
+    if (const auto& chunk = job.stored->chunk_shape; chunk && !chunk->empty()) {
+      const int64_t c0 = std::max<int64_t>((*chunk)[0], 1);
+      const int64_t rounded = (rows + c0 - 1) / c0 * c0;
+      if (!streamed || rounded * row_bytes <= budget) rows = rounded;
+    }
+    return std::pair<int64_t, int64_t>(rows, row_bytes);
+  };
+  auto need_of = [&](const ArrayJob& job, const coord::ReadUnit& unit) -> int64_t {
+    if (!Streams(unit, budget, limited)) return unit.temp_bytes;
+    auto [rows, row_bytes] = slab_rows(job, unit);
+    return std::min<int64_t>(rows, unit.box.shape[0]) * row_bytes;
+  };
   // (job, unit) pairs split into batches.
   std::vector<std::vector<std::pair<size_t, size_t>>> batches(1);
   int64_t used = 0;
   for (size_t j = 0; j < jobs.size(); ++j) {
     for (size_t u = 0; u < jobs[j].plan.units.size(); ++u) {
-      const int64_t need = jobs[j].plan.units[u].temp_bytes;
-      if (used > 0 && used + need > kReadBudgetBytes) {
+      const int64_t need = need_of(jobs[j], jobs[j].plan.units[u]);
+      if (used > 0 && used + need > budget) {
         batches.emplace_back();
         used = 0;
       }
@@ -209,6 +242,7 @@ Status ReadItem(Communicator& comm, const BackendContext& ctx, Backend& backend,
     temps.reserve(batch.size());
     std::vector<const void*> data_of(batch.size());
     std::vector<std::unique_ptr<base::Xxh3Stream>> streams(batch.size());
+    int64_t round_bytes = 0;
     for (size_t b = 0; b < batch.size(); ++b) {
       auto [j, u] = batch[b];
       const ArrayJob& job = jobs[j];
@@ -222,14 +256,38 @@ Status ReadItem(Communicator& comm, const BackendContext& ctx, Backend& backend,
         leaf.global_shape = job.stored->global_shape;
         leaves.push_back(std::move(leaf));
       }
+      const bool streamed = Streams(unit, budget, limited);
       void* dest = unit.direct;
       if (!dest) {
-        temps.emplace_back(static_cast<size_t>(unit.temp_bytes));
+        temps.emplace_back(static_cast<size_t>(need_of(job, unit)));
         dest = temps.back().data();
       }
+      round_bytes += static_cast<int64_t>(dest == unit.direct ? 0 : temps.back().size());
       data_of[b] = dest;
       const PieceMetadata& sp = job.stored->pieces[unit.stored_piece];
       auto& requests = leaves[it->second].requests;
+      if (streamed) {
+        if (unit.verify) streams[b] = std::make_unique<base::Xxh3Stream>();
+        auto [rows_per_slab, row_bytes] = slab_rows(job, unit);
+        const int64_t g0 = unit.box.origin[0], g_end = g0 + unit.box.shape[0];
+        for (int64_t g = g0; g < g_end;) {
+          const int64_t next = std::min(g_end, (g / rows_per_slab + 1) * rows_per_slab);
+          Box slab = unit.box;
+          slab.origin[0] = g;
+          slab.shape[0] = next - g;
+          g = next;
+          const size_t slab_bytes = static_cast<size_t>(slab.shape[0] * row_bytes);
+          requests.push_back({slab, dest, sp.box, &sp.location,
+                              [s = streams[b].get(), dest, slab, slab_bytes, &job, &unit] {
+                                if (s) s->Update(dest, slab_bytes);
+                                for (size_t t : unit.targets) {
+                                  Scatter(dest, slab, job.stored->dtype, job.target->pieces[t],
+                                          job.target->dtype);
+                                }
+                              }});
+        }
+        continue;
+      }
       if (!unit.verify) {
         requests.push_back({unit.box, dest, sp.box, &sp.location, nullptr});
         continue;
@@ -243,16 +301,7 @@ Status ReadItem(Communicator& comm, const BackendContext& ctx, Backend& backend,
                             [s = stream.get(), dest, elem] { s->Update(dest, elem); }});
         continue;
       }
-      const int64_t row_bytes =
-          unit.box.NumElements() / std::max<int64_t>(unit.box.shape[0], 1) * elem;
-      int64_t rows_per_slab =
-          std::max<int64_t>(1, kHashSlabBytes / std::max<int64_t>(row_bytes, 1));
-      // Chunked (e.g. compressed) data is decoded a whole chunk at a time: slab boundaries fall
-      // on chunk boundaries so that no chunk is decoded twice.
-      if (const auto& chunk = job.stored->chunk_shape; chunk && !chunk->empty()) {
-        const int64_t c0 = std::max<int64_t>((*chunk)[0], 1);
-        rows_per_slab = (rows_per_slab + c0 - 1) / c0 * c0;
-      }
+      auto [rows_per_slab, row_bytes] = slab_rows(job, unit);
       const int64_t g0 = unit.box.origin[0], g_end = g0 + unit.box.shape[0];
       for (int64_t g = g0; g < g_end;) {
         const int64_t next = std::min(g_end, (g / rows_per_slab + 1) * rows_per_slab);
@@ -268,6 +317,7 @@ Status ReadItem(Communicator& comm, const BackendContext& ctx, Backend& backend,
              [s = stream.get(), slab_dest, slab_bytes] { s->Update(slab_dest, slab_bytes); }});
       }
     }
+    if (peak_bytes != nullptr) *peak_bytes = std::max(*peak_bytes, round_bytes);
     Status st = backend.Read(ctx, leaves);
     if (local.ok()) local = st;
     if (!local.ok()) continue;
@@ -287,7 +337,7 @@ Status ReadItem(Communicator& comm, const BackendContext& ctx, Backend& backend,
           break;
         }
       }
-      if (unit.direct) continue;
+      if (unit.direct || Streams(unit, budget, limited)) continue;  // streamed: scattered already
       for (size_t t : unit.targets) {
         Scatter(data_of[b], unit.box, job.stored->dtype, job.target->pieces[t], job.target->dtype);
       }
@@ -324,7 +374,8 @@ Status AssignValue(const ValueJob& job) {
 
 Result<RestoreReport> RestoreTreeItems(Communicator& comm, int primary,
                                        const std::vector<TreeTarget>& targets,
-                                       const RestoreOptions& options) {
+                                       const RestoreOptions& options,
+                                       const MemoryOptions* memory) {
   CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, CheckImplemented(options)));
   // Phase 0: every rank must ask for the same items (each item is a collective read).
   {
@@ -405,7 +456,8 @@ Result<RestoreReport> RestoreTreeItems(Communicator& comm, int primary,
         comm, st.WithContext("checkpoint '" + targets[k].item_dir.parent_path().string() +
                              "' item '" + targets[k].label + "'")));
     BackendContext ctx{&comm, targets[k].item_dir, primary, std::nullopt};
-    st = ReadItem(comm, ctx, **backend, arrays[k]);
+    st = ReadItem(comm, ctx, **backend, arrays[k],
+                  memory ? memory->read_concurrent_bytes : std::nullopt, &report.peak_buffer_bytes);
     CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, st));
   }
 

@@ -116,6 +116,8 @@ Status RestoreStep(Communicator& comm, const CheckpointerOptions& opts, const fs
     }
   }
   HandlerContext hctx{&comm, primary, std::nullopt, nullptr, &options, nullptr};
+  hctx.timeout_secs = opts.async_options.timeout_secs;
+  hctx.memory_options = &opts.memory_options;
   for (size_t k = 0; k < items.size(); ++k) {
     const auto& [name, handler] = plan[k];
     st = handler->Restore(hctx, directory / name, *items[k].second);

@@ -103,7 +103,8 @@ class TreeHandlerImpl : public CheckpointHandler {
                            InvalidArgumentError("item '" + label + "': null restore target"));
     }
     auto result =
-        RestoreTreeItems(*ctx.comm, ctx.primary_host, {TreeTarget{directory, label, target}}, opts);
+        RestoreTreeItems(*ctx.comm, ctx.primary_host, {TreeTarget{directory, label, target}}, opts,
+                         ctx.memory_options);
     if (!result.ok()) return result.status();
     if (report != nullptr) *report = std::move(result).value();
     return OkStatus();

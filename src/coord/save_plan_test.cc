@@ -62,10 +62,13 @@ TEST(SavePlanTest, SplitPiecesFitTheLimitAndCoverThePieceOnce) {
     for (const auto& p : plan) {
       EXPECT_EQ(p.rank, 1);
       EXPECT_LE(p.box.NumElements() * 4, std::max<int64_t>(limit, 4)) << p.box.ToString();
-      for (int64_t i = 0; i < p.box.shape[0]; ++i)
-        for (int64_t j = 0; j < p.box.shape[1]; ++j)
-          for (int64_t k = 0; k < p.box.shape[2]; ++k)
+      for (int64_t i = 0; i < p.box.shape[0]; ++i) {
+        for (int64_t j = 0; j < p.box.shape[1]; ++j) {
+          for (int64_t k = 0; k < p.box.shape[2]; ++k) {
             ++count[((p.box.origin[0] - 5 + i) * 6 + p.box.origin[1] + j) * 4 + p.box.origin[2] + k];
+          }
+        }
+      }
     }
     for (int c : count) ASSERT_EQ(c, 1) << "limit " << limit;
     if (limit >= 960) EXPECT_EQ(plan.size(), 1u);
