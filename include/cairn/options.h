@@ -168,8 +168,9 @@ struct PyTreeOptions {
 /// Memory limits for save and restore (Orbax `MemoryOptions`), per rank. The limits bound the
 /// *extra* memory cairn uses beyond the application's own arrays: staging copies of an async save,
 /// packing/cast buffers of a save, read buffers of a restore. A piece larger than a limit is
-/// written or read in slabs that fit. Staging bytes of each save are reported in
-/// `_CHECKPOINT_METADATA.performance_metrics.staging_peak_bytes`.
+/// written or read in slabs that fit. With compression, a fifth of a write limit is left to the
+/// compressor (chunks are then at most a twelfth of the rest). Staging bytes of each save are
+/// reported in `_CHECKPOINT_METADATA.performance_metrics.staging_peak_bytes`.
 struct MemoryOptions {
   /// Most extra bytes held for writing at once (staging copies and packing/cast buffers).
   /// For an async save this also bounds the staging copies, so with a limit below the state size

@@ -100,13 +100,7 @@ Status AsyncSaver::Save(const fs::path& directory, std::vector<StepItem> items,
   auto perf = std::make_shared<json>(json::object());
   auto opts = std::make_shared<SaveOptions>(options);
   const auto blocking_start = std::chrono::steady_clock::now();
-  arena_.SetLimit([&]() -> std::optional<int64_t> {
-    const MemoryOptions& m = options_.memory_options;
-    if (m.write_concurrent_bytes && m.transfer_concurrent_bytes) {
-      return std::min(*m.write_concurrent_bytes, *m.transfer_concurrent_bytes);
-    }
-    return m.write_concurrent_bytes ? m.write_concurrent_bytes : m.transfer_concurrent_bytes;
-  }());
+  arena_.SetLimit(StagingBudget(options_.memory_options, options, /*async=*/true));
   arena_.Reset();
   HandlerContext ctx = StepContext(*comm_, options_, directory, *opts, perf.get(), &arena_);
   CAIRN_RETURN_IF_ERROR(AgreeInContext(ctx, CheckStepArgs(directory, items), "validate step"));

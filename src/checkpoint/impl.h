@@ -39,6 +39,11 @@ Result<std::unique_ptr<StagedSave>> StageTreeItem(const HandlerContext& ctx,
                                                   const std::string& label, const Tree& tree,
                                                   const SaveOptions& options, bool async);
 
+/// The bytes of staging and packing buffers a save may hold at once: write_concurrent_bytes (and,
+/// for an async save, transfer_concurrent_bytes), less a share left for compression buffers.
+std::optional<int64_t> StagingBudget(const MemoryOptions& memory, const SaveOptions& options,
+                                     bool async);
+
 /// The handler context of one step save (timeouts, barrier keys, memory limits, staging).
 HandlerContext StepContext(Communicator& comm, const CheckpointerOptions& opts,
                            const std::filesystem::path& directory, const SaveOptions& options,

@@ -101,7 +101,7 @@ Status SaveStep(Communicator& comm, const CheckpointerOptions& opts, const fs::p
   PhaseTimer timer;
   // Packing and cast buffers, within write_concurrent_bytes.
   StagingArena arena;
-  arena.SetLimit(opts.memory_options.write_concurrent_bytes);
+  arena.SetLimit(StagingBudget(opts.memory_options, options, /*async=*/false));
   const HandlerContext ctx = StepContext(comm, opts, directory, options, &perf, &arena);
 
   Status st = CheckStepArgs(directory, items);

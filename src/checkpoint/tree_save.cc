@@ -311,18 +311,21 @@ Status TreeStagedSave::Write(const HandlerContext& ctx, const fs::path& item_dir
   return AgreeInContext(ctx, st.WithContext(what), "metadata of " + what);
 }
 
-// The limit that bounds this save's extra buffers (and the size of the boxes it writes).
-std::optional<int64_t> BudgetOf(const HandlerContext& ctx, bool async) {
-  if (ctx.memory_options == nullptr) return std::nullopt;
-  std::optional<int64_t> limit = ctx.memory_options->write_concurrent_bytes;
-  if (async && ctx.memory_options->transfer_concurrent_bytes) {
-    limit = limit ? std::min(*limit, *ctx.memory_options->transfer_concurrent_bytes)
-                  : ctx.memory_options->transfer_concurrent_bytes;
+}  // namespace
+
+std::optional<int64_t> StagingBudget(const MemoryOptions& memory, const SaveOptions& options,
+                                     bool async) {
+  std::optional<int64_t> limit = memory.write_concurrent_bytes;
+  if (async && memory.transfer_concurrent_bytes) {
+    limit = limit ? std::min(*limit, *memory.transfer_concurrent_bytes)
+                  : memory.transfer_concurrent_bytes;
   }
+  // Compression (HDF5's chunk buffers and zstd's output) holds about three chunks per write; with
+  // chunks of a twelfth of the staging budget that is a quarter of it: staging gets 4/5 of the
+  // limit and the rest is left to the compressor.
+  if (limit && options.array.use_compression) limit = std::max<int64_t>(*limit * 4 / 5, 1);
   return limit;
 }
-
-}  // namespace
 
 Status ValidateItemName(const std::string& name) {
   if (name.empty() || name[0] == '_' || name[0] == '.' || name.find('/') != std::string::npos) {
@@ -372,7 +375,13 @@ Result<std::unique_ptr<StagedSave>> StageTreeItem(const HandlerContext& ctx,
   timer.Mark("gather_secs");
 
   // Phase 3 (local, identical on every rank): who writes which box, in slabs within the budget.
-  const std::optional<int64_t> budget = BudgetOf(ctx, async);
+  const std::optional<int64_t> budget =
+      ctx.memory_options ? StagingBudget(*ctx.memory_options, options, async) : std::nullopt;
+  // With a limit and compression, chunks (and the slabs written per call) are small enough that
+  // the compressor's buffers fit in the part of the limit the staging budget leaves free (see
+  // StagingBudget).
+  std::optional<int64_t> max_chunk;
+  if (budget && options.array.use_compression) max_chunk = std::max<int64_t>(*budget / 12, 1);
   const size_t nleaves = item.mine.size();
   item.plans.resize(nleaves);
   item.chunks.resize(nleaves);
@@ -386,10 +395,16 @@ Result<std::unique_ptr<StagedSave>> StageTreeItem(const HandlerContext& ctx,
     const coord::LeafDescriptor& d = item.mine[i];
     if (d.kind != "array") continue;
     item.plans[i] = coord::PlanWrites(item.all, i);
-    if (budget) coord::SplitPlannedPieces(item.plans[i], DTypeSize(d.stored_dtype), *budget);
+    // Slabs within the budget; with compression, within a chunk: parallel HDF5 holds the
+    // compressed chunks of a whole write call at once.
+    if (budget) {
+      coord::SplitPlannedPieces(item.plans[i], DTypeSize(d.stored_dtype),
+                                max_chunk ? *max_chunk : *budget);
+    }
     const bool can_chunk = !d.global_shape.empty() && base::NumElements(d.global_shape) > 0;
     item.chunks[i] =
-        coord::ChooseChunkShape(d, options.array.use_compression && can_chunk, item.plans[i]);
+        coord::ChooseChunkShape(d, options.array.use_compression && can_chunk, item.plans[i],
+                                max_chunk);
     item.compressed[i] = options.array.use_compression && item.chunks[i].has_value();
     prioritized[i] = async && prioritized_fn && prioritized_fn(d.key_path);
     const auto& array = std::get<DistributedArray>(item.leaves[i]);

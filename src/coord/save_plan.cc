@@ -266,12 +266,14 @@ void SplitPlannedPieces(std::vector<PlannedPiece>& plan, size_t elem_size, int64
 }
 
 std::optional<Shape> ChooseChunkShape(const LeafDescriptor& leaf, bool compress,
-                                      const std::vector<PlannedPiece>& plan) {
+                                      const std::vector<PlannedPiece>& plan,
+                                      std::optional<int64_t> max_chunk_bytes) {
   if (leaf.global_shape.empty() || base::NumElements(leaf.global_shape) == 0) return std::nullopt;
   const size_t elem = DTypeSize(leaf.stored_dtype);
   if (leaf.chunk_byte_size) return GreedyChunkShape(leaf.global_shape, elem, *leaf.chunk_byte_size);
   if (!compress) return std::nullopt;
-  constexpr int64_t kMaxChunkBytes = 64 << 20;
+  int64_t kMaxChunkBytes = 64 << 20;
+  if (max_chunk_bytes) kMaxChunkBytes = std::max<int64_t>(1, std::min(kMaxChunkBytes, *max_chunk_bytes));
   Shape start = plan.empty() ? leaf.global_shape : plan.front().box.shape;
   return GreedyChunkShape(start, elem, kMaxChunkBytes);
 }

@@ -59,8 +59,11 @@ Shape GreedyChunkShape(Shape start, size_t elem_size, int64_t max_bytes);
 /// The chunk shape used for a leaf: chunk_byte_size when set, else (when compressing) the
 /// first planned piece's shape capped at 64 MiB; nullopt for contiguous layout (also for 0-d
 /// and empty arrays, which HDF5 cannot chunk).
+/// `max_chunk_bytes` lowers the 64 MiB cap (a memory limit: compression holds a few chunk-sized
+/// buffers per write).
 std::optional<Shape> ChooseChunkShape(const LeafDescriptor& leaf, bool compress,
-                                      const std::vector<PlannedPiece>& plan);
+                                      const std::vector<PlannedPiece>& plan,
+                                      std::optional<int64_t> max_chunk_bytes = std::nullopt);
 
 /// Key names must be non-empty and contain neither '.' nor '/' (they are HDF5 group names and
 /// key-path separators).
