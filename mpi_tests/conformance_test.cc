@@ -1,5 +1,6 @@
 // The conformance suite: written once, run for every backend at 1, 2 and 4 ranks.
 #include <fstream>
+#include <set>
 
 #include "mpi_tests/test_util.h"
 
@@ -202,13 +203,40 @@ TEST_P(ConformanceTest, ReplicatedAndOverlappingPiecesAreWrittenOnce) {
   DistributedArray a = DistributedArray::Replicated(DType::kUint16, shape, whole.data());
   Tree tree;
   tree["r"] = a;
+  // Without replica-parallel saving the lowest rank writes the replicated array.
+  SaveOptions single = Opts();
+  single.array.use_replica_parallel = false;
   const fs::path path = dir_.path() / "replicas";
-  ASSERT_TRUE(ckpt_->Save(path, tree, Opts()).ok());
+  ASSERT_TRUE(ckpt_->Save(path, tree, single).ok());
   auto meta = ReadItemMetadata(path);
   ASSERT_TRUE(meta.ok());
   const LeafMetadata* leaf = meta->Find("r");
   ASSERT_EQ(leaf->pieces.size(), 1u);
   EXPECT_EQ(leaf->pieces[0].writer_rank, 0);
+  // By default (replica-parallel) every rank writes one slice of 10 / size rows (+1).
+  const fs::path shared = dir_.path() / "replicas_shared";
+  ASSERT_TRUE(ckpt_->Save(shared, tree, Opts()).ok());
+  meta = ReadItemMetadata(shared);
+  ASSERT_TRUE(meta.ok());
+  leaf = meta->Find("r");
+  ASSERT_EQ(leaf->pieces.size(), static_cast<size_t>(size_));
+  std::set<int> writers;
+  int64_t elements = 0;
+  for (const auto& p : leaf->pieces) {
+    writers.insert(p.writer_rank);
+    elements += p.box.NumElements();
+    EXPECT_LE(p.box.shape[0], 10 / size_ + 1) << p.box.ToString();
+  }
+  EXPECT_EQ(writers.size(), static_cast<size_t>(size_));
+  EXPECT_EQ(elements, 60);
+  {
+    std::vector<unsigned char> back(whole.size(), 0);
+    Tree t;
+    t["r"] = DistributedArray::Replicated(DType::kUint16, shape, back.data());
+    auto report = ckpt_->Restore(shared, t);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_EQ(back, whole);
+  }
 
   // Overlapping row blocks (each block extended by one row): every element written once.
   Box b = RowBlock(shape, rank_, size_);

@@ -31,12 +31,14 @@ namespace cairn {
 
 namespace checkpoint {
 class AsyncSaver;
+struct Coordination;
 }
 
 class AsyncCheckpointer {
  public:
-  /// Collective. InvalidArgument for bad options (primary_host outside the communicator, a
-  /// non-positive timeout or memory limit).
+  /// Collective over the active ranks (see Checkpointer::Create). InvalidArgument for bad
+  /// options (primary_host outside the communicator or the active ranks, a non-positive timeout
+  /// or memory limit).
   static Result<std::unique_ptr<AsyncCheckpointer>> Create(std::shared_ptr<Communicator> comm,
                                                            CheckpointerOptions options = {});
   /// Waits for the save in flight (as Close, ignoring its outcome).
@@ -65,10 +67,11 @@ class AsyncCheckpointer {
   Result<std::map<std::string, Tree>> ItemMetadata(const std::filesystem::path& directory) const;
 
  private:
-  AsyncCheckpointer(std::shared_ptr<Communicator> comm, CheckpointerOptions options,
-                    std::unique_ptr<checkpoint::AsyncSaver> saver);
-  std::shared_ptr<Communicator> comm_;
+  AsyncCheckpointer(std::shared_ptr<const checkpoint::Coordination> coordination,
+                    CheckpointerOptions options, std::unique_ptr<checkpoint::AsyncSaver> saver);
+  std::shared_ptr<const checkpoint::Coordination> coord_;
   CheckpointerOptions options_;
+  CheckpointerOptions internal_;
   std::unique_ptr<checkpoint::AsyncSaver> saver_;
 };
 

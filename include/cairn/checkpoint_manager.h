@@ -51,6 +51,7 @@ namespace cairn {
 
 namespace checkpoint {
 class AsyncSaver;
+struct Coordination;
 }
 
 /// Orbax `DeletionOptions`. Instead of deleting a step that no policy preserves, move it to a
@@ -237,8 +238,8 @@ class CheckpointManager {
   };
 
  private:
-  CheckpointManager(std::shared_ptr<Communicator> comm, std::filesystem::path directory,
-                    CheckpointManagerOptions options);
+  CheckpointManager(std::shared_ptr<const checkpoint::Coordination> coordination,
+                    std::filesystem::path directory, CheckpointManagerOptions options);
   Status Scan(Communicator& comm, bool prune);  // collective over `comm`
   std::optional<StepInfo> Find(int64_t step) const;
   std::vector<StepInfo> Steps() const;  // a copy of the cache
@@ -251,7 +252,10 @@ class CheckpointManager {
   Result<std::filesystem::path> CommittedStepDirectory(int64_t step) const;
   std::string NotFoundMessage(int64_t step) const;
 
-  std::shared_ptr<Communicator> comm_;
+  std::shared_ptr<const checkpoint::Coordination> coord_;
+  std::shared_ptr<Communicator> comm_;     // decisions: over the active ranks (coord_->comm)
+  std::shared_ptr<Communicator> storage_;  // saves, restores, scans (a single rank when every
+                                           // rank is primary)
   std::filesystem::path directory_;
   CheckpointManagerOptions options_;
   CheckpointerOptions checkpointer_options_;

@@ -16,6 +16,10 @@
 
 namespace cairn {
 
+namespace checkpoint {
+struct Coordination;
+}
+
 /// Options fixed for the lifetime of a checkpointer.
 struct CheckpointerOptions {
   MultiprocessingOptions multiprocessing;
@@ -34,7 +38,11 @@ using Items = std::map<std::string, Tree>;
 
 class Checkpointer {
  public:
-  /// InvalidArgument for a bad option (primary_host outside the communicator).
+  /// Collective over the active ranks (MultiprocessingOptions.active_processes, by default every
+  /// rank of `comm`): the checkpointer works over its own duplicate of `comm` (of the active
+  /// ranks), every collective bounded by async_options.timeout_secs. InvalidArgument for a bad
+  /// option (primary_host outside the communicator or the active ranks; a rank outside
+  /// active_processes calling Create gets it at once).
   static Result<Checkpointer> Create(std::shared_ptr<Communicator> comm,
                                      CheckpointerOptions options = {});
 
@@ -71,14 +79,16 @@ class Checkpointer {
   Result<RestoreReport> RestoreItems(const std::filesystem::path& directory, Items& targets,
                                      const RestoreOptions& options = {});
 
-  Communicator& comm() const { return *comm_; }
+  /// The checkpointer's own communicator (of the active ranks).
+  Communicator& comm() const;
   const CheckpointerOptions& options() const { return options_; }
 
  private:
-  Checkpointer(std::shared_ptr<Communicator> comm, CheckpointerOptions options)
-      : comm_(std::move(comm)), options_(std::move(options)) {}
-  std::shared_ptr<Communicator> comm_;
+  Checkpointer(std::shared_ptr<const checkpoint::Coordination> coordination,
+               CheckpointerOptions options);
+  std::shared_ptr<const checkpoint::Coordination> coord_;
   CheckpointerOptions options_;
+  CheckpointerOptions internal_;  // primary_host resolved for the storage communicator
 };
 
 }  // namespace cairn

@@ -37,6 +37,15 @@ struct StorageOptions {
 using ScopedStorageOptionsCreator =
     std::function<std::optional<StorageOptions>(const KeyPath&, const DistributedArray&)>;
 
+/// A mesh of ranks (like jax.sharding.Mesh over processes): `shape`, e.g. {2, 4}, and the rank at
+/// each position in row-major order (`ranks.size()` = product of `shape`, a permutation of the
+/// communicator's ranks). The ranks that differ only in their coordinate along one axis (the
+/// replica axis) hold replicas of the same pieces.
+struct RankMesh {
+  std::vector<int> shape;
+  std::vector<int> ranks;
+};
+
 /// Array options (Orbax `ArrayOptions(saving, loading)`). Save and restore calls take the halves
 /// directly: SaveOptions::array is a Saving, RestoreOptions::array a Loading.
 struct ArrayOptions {
@@ -67,19 +76,22 @@ struct ArrayOptions {
     /// Validate the parameters after the OCDBT merge of the finalize step. Default: true.
     /// Not implemented yet (issue 5): a non-default value (false) is Unimplemented.
     bool enable_post_merge_validation = true;
-    /// Split the writing of replicated data across the ranks holding replicas. Default: none.
-    /// Today a region held by several ranks is written once, by the lowest rank holding it, which
-    /// is what false asks for, so false is accepted.
-    /// Not implemented yet (issue 6): true is Unimplemented.
+    /// Split the writing of replicated data across the ranks holding replicas: a region held by
+    /// k ranks is cut into k slices along its outermost dimension long enough, and each replica
+    /// writes one, so every byte is still written exactly once and the write load is shared.
+    /// Default: none, meaning true (as Orbax's array handler). false: one replica (the least
+    /// loaded holder for small regions, else the lowest rank) writes each region.
     std::optional<bool> use_replica_parallel;
-    /// Use replica-parallel saving only when each replica writes at least this many bytes.
-    /// Default: none. Not implemented yet (issue 6): a non-default value is Unimplemented.
+    /// Use replica-parallel saving only when each replica writes at least this many bytes; a
+    /// smaller region is shared by fewer replicas, down to one. Default: none (no minimum).
     std::optional<int64_t> min_slice_bytes_for_replica_parallel;
-    /// Parallelize a replicated array's writing over at most this many replicas. Default: none.
-    /// Not implemented yet (issue 6): a non-default value is Unimplemented.
+    /// Parallelize a replicated region's writing over at most this many replicas. Default: none
+    /// (every replica).
     std::optional<int> max_replicas_for_replica_parallel;
-    /// Write each replica's share into its own folder. Default: false.
-    /// Not implemented yet (issue 6): a non-default value (true) is Unimplemented.
+    /// Write each replica's share into its own folder. Default: false. In Orbax this puts the
+    /// replicas' slices into separate OCDBT process folders; cairn's HDF5 backend writes one
+    /// shared file per item, so the option belongs to the OCDBT backend.
+    /// Not implemented yet (issue 5): a non-default value (true) is Unimplemented.
     bool enable_replica_parallel_separate_folder = false;
     /// Write Orbax's sharding file. Default: true. cairn records every stored piece's box and
     /// writer in `_METADATA` instead, whatever this says.
@@ -97,23 +109,32 @@ struct ArrayOptions {
     /// A region of the target not covered by stored data is an error (DataLoss naming the key
     /// path and region). When false it is zero-filled. Default: true.
     bool raise_array_data_missing_error = true;
-    /// Read the checkpoint on one replica only and broadcast it to the others. Default: false.
-    /// Not implemented yet (issue 6): a non-default value (true) is Unimplemented.
+    /// Read each replicated target piece on one replica only (the primary replica) and broadcast
+    /// it to the other replicas, over MPI for host memory and NCCL for CUDA device memory (when
+    /// built with NCCL). Replicas are the ranks whose target pieces have the same box; with
+    /// `load_and_broadcast_options.mesh` the replica of a rank is its coordinate along
+    /// `replica_axis_index`. Pieces held by one rank are read as usual. Default: false.
     bool use_load_and_broadcast = false;
     /// Load-and-broadcast settings (Orbax `ArrayOptions.Loading.LoadAndBroadcastOptions`).
-    /// Not implemented yet (issue 6): any non-default field is Unimplemented.
     struct LoadAndBroadcastOptions {
-      /// Axis of the global mesh along which the replicas lie. Default: 0.
+      /// Axis of the rank mesh along which the replicas lie (used with `mesh`). Default: 0.
       int replica_axis_index = 0;
-      /// The replica that reads the checkpoint and broadcasts it. Default: 0.
+      /// The replica that reads the checkpoint and broadcasts it. Without a mesh, replica i of a
+      /// piece is its i-th holder in rank order. Default: 0.
       int primary_replica_id = 0;
-      /// Memory (bytes) used for broadcasting. Default: none.
+      /// Most bytes moved by one broadcast call (the chunk size). Default: none, meaning
+      /// `broadcast_memory_scaling_factor` of the available memory (host MemAvailable, or free
+      /// device memory for CUDA pieces), at most 1 GiB.
       std::optional<int64_t> broadcast_memory_limit_bytes;
-      /// Fraction of the available memory used for broadcasting. Default: 0.75.
+      /// Fraction of the available memory used for broadcasting when no limit is given.
+      /// Default: 0.75.
       double broadcast_memory_scaling_factor = 0.75;
+      /// cairn extra: the rank mesh the replicas lie on (Orbax reads it from the arrays'
+      /// shardings; cairn's arrays carry no mesh). See RankMesh; `cairn::RankMeshFromCartesian`
+      /// (cairn/mpi.h) builds one from an MPI Cartesian communicator. Default: none.
+      std::optional<RankMesh> mesh;
     };
     /// Default: LoadAndBroadcastOptions{}.
-    /// Not implemented yet (issue 6): any non-default field is Unimplemented.
     LoadAndBroadcastOptions load_and_broadcast_options;
   };
 
@@ -134,17 +155,22 @@ struct FileOptions {
 
 /// Multi-process options (Orbax `MultiprocessingOptions`).
 struct MultiprocessingOptions {
-  /// Rank (in the checkpointer's communicator) that writes shared metadata and commits.
-  /// Default: 0. Orbax also accepts None (every host is primary, for host-local storage):
-  /// not implemented yet (issue 6).
-  int primary_host = 0;
-  /// The ranks over which the checkpointer or manager is called; primary_host must be one of
-  /// them. Default: none (every rank of the communicator). Until then, pass a communicator over
-  /// just those ranks.
-  /// Not implemented yet (issue 6): a non-default value is Unimplemented.
+  /// Rank (of the communicator given to Create) that writes shared metadata and commits.
+  /// Default: 0. None (an empty optional): every rank is the primary of its own checkpoint, for
+  /// node-local storage: each rank writes the pieces it holds (replicas included), the metadata
+  /// and the commit marker into its own copy of the directory, and restores from it; the ranks
+  /// still agree on every outcome. Give each rank its own directory (a node-local path).
+  std::optional<int> primary_host = 0;
+  /// The ranks (of the communicator given to Create) over which the checkpointer or manager is
+  /// created and called; `primary_host` must be one of them. Create is then called on these
+  /// ranks only and works over a communicator of just them; the other ranks are untouched and
+  /// may do anything meanwhile. Ranks in error messages are ranks of that communicator (the
+  /// i-th smallest active rank is rank i). Default: none (every rank of the communicator).
   std::optional<std::set<int>> active_processes;
-  /// Prepended to barrier keys, to keep concurrent managers' barriers apart. Default: none.
-  /// Not implemented yet (issue 6): a non-default value is Unimplemented.
+  /// Prepended to the name of every barrier and collective of the checkpointer or manager (the
+  /// names appear in timeout errors and are the keys given to AsyncOptions.barrier_sync_fn), to
+  /// tell concurrent managers apart. Their traffic never mixes anyway: each checkpointer and
+  /// manager works over its own duplicate of the communicator. Default: none.
   std::optional<std::string> barrier_sync_key_prefix;
 };
 
@@ -196,9 +222,11 @@ struct MemoryOptions {
 
 /// Options for asynchronous saving (Orbax `AsyncOptions`).
 struct AsyncOptions {
-  /// Seconds a rank waits for the others at each agreement point of a save (and at the
-  /// barriers of a background save) before giving up with DeadlineExceeded naming the phase and
-  /// the ranks that did not arrive. The step is then not committed. Default: 1200.
+  /// Seconds a rank waits for the others at every barrier and collective of a checkpointer or
+  /// manager (saves, restores, save decisions, background saves) before giving up with
+  /// DeadlineExceeded naming the phase and the ranks that did not arrive, on every rank that
+  /// did. The step is then not committed. Not covered: the collective MPI-IO calls inside
+  /// parallel HDF5 once every rank has entered them. Default: 1200.
   int timeout_secs = 1200;
   /// A user barrier `fn(key, timeout_ms)` that every rank calls before each agreement point of a
   /// background save, instead of relying on cairn's own (Orbax v0 `barrier_sync_fn`); keys are
@@ -256,6 +284,18 @@ struct RestoreReport {
   /// Most bytes of read buffers this rank held at once (bounded by
   /// MemoryOptions.read_concurrent_bytes when set).
   int64_t peak_buffer_bytes = 0;
+  /// Array bytes this rank read from storage (stored pieces, before casting).
+  int64_t bytes_read = 0;
+  /// Array bytes this rank received from another replica (load-and-broadcast).
+  int64_t bytes_received = 0;
+  /// Array bytes this rank sent as the reading replica (load-and-broadcast; counted once per
+  /// broadcast, whatever the number of receivers).
+  int64_t bytes_broadcast = 0;
+  /// Largest single broadcast call on this rank, in bytes (bounded by the broadcast memory
+  /// limit).
+  int64_t max_broadcast_chunk_bytes = 0;
+  /// The broadcast transports used: "mpi", "nccl" (empty without load-and-broadcast).
+  std::vector<std::string> broadcast_transports;
 };
 
 /// OK, or Unimplemented naming the first field set to a value cairn does not implement yet (and

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "checkpoint/io_turns.h"
 #include "checkpoint/phase_timer.h"
 #include "coord/commit.h"
 
@@ -22,6 +23,8 @@ Result<std::unique_ptr<AsyncSaver>> AsyncSaver::Create(std::shared_ptr<Communica
   CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm, st));
   auto bg = comm->Duplicate();
   CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm, bg.status()));
+  (*bg)->SetTimeout(std::chrono::seconds(options.async_options.timeout_secs));
+  (*bg)->SetPhase(comm->phase().empty() ? "cairn.background" : comm->phase() + ".background");
   // Every rank must pick the same mode, or their collectives would not match.
   std::vector<int64_t> concurrent = {comm->SupportsConcurrentThreads() ? 1 : 0};
   CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm, comm->AllReduceMin(concurrent)));
@@ -111,7 +114,7 @@ Status AsyncSaver::Save(const fs::path& directory, std::vector<StepItem> items,
     CAIRN_ASSIGN_OR_RETURN(tmp_dir, CreateStepDirectory(ctx, directory, items));
   }
   auto abandon = [this](const std::optional<fs::path>& tmp) {
-    if (tmp && comm_->rank() == options_.multiprocessing.primary_host) {
+    if (tmp && comm_->rank() == options_.multiprocessing.primary_host.value_or(0)) {
       coord::AbandonTemporaryCheckpoint(*tmp);
     }
   };
@@ -135,14 +138,25 @@ Status AsyncSaver::Save(const fs::path& directory, std::vector<StepItem> items,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - blocking_start).count();
 
   // The rest runs in the background, over the background communicator.
+  // The storage I/O's turn among the checkpointers of this process: taken now, in call order,
+  // when a thread will write; the deferred write runs on this thread and takes it then.
+  std::shared_ptr<IoTurn> turn;
+  if (threaded_) turn = IoTurn::Take("background save of '" + directory.string() + "'");
   auto work = [this, directory, items = std::move(items), staged, opts, perf, tmp_dir, init_ts,
-               after_commit = std::move(after_commit), abandon]() mutable {
+               after_commit = std::move(after_commit), abandon, turn]() mutable {
     PhaseTimer timer;
     HandlerContext bctx = StepContext(*bg_, options_, directory, *opts, perf.get(), &arena_);
     Status st = [&]() -> Status {
       if (!tmp_dir) {
         CAIRN_ASSIGN_OR_RETURN(tmp_dir, CreateStepDirectory(bctx, directory, items));
         timer.Mark("create_directory_secs");
+      }
+      if (!turn) turn = IoTurn::Take("save of '" + directory.string() + "'");
+      Status waited = AgreeInContext(
+          bctx, turn->Wait(std::chrono::seconds(bctx.timeout_secs)), "storage turn");
+      if (!waited.ok()) {
+        abandon(tmp_dir);
+        return waited;
       }
       for (size_t i = 0; i < items.size(); ++i) {
         bctx.item_label = items[i].name;
@@ -157,6 +171,7 @@ Status AsyncSaver::Save(const fs::path& directory, std::vector<StepItem> items,
         }
       }
       staged->clear();  // staging buffers back to the arena before the commit
+      turn->Release();
       timer.Mark("items_secs");
       timer.AddTo(perf.get());
       RecordStaging(arena_, perf.get());
@@ -179,6 +194,7 @@ Status AsyncSaver::Save(const fs::path& directory, std::vector<StepItem> items,
       st = st.WithContext("background save of '" + directory.string() + "'");
     }
     staged->clear();
+    if (turn) turn->Release();
     Finish(st);
   };
   // The calling thread keeps its own references: the background drops its own when done.

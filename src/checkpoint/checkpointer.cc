@@ -1,5 +1,6 @@
 #include "cairn/checkpointer.h"
 
+#include "checkpoint/coordination.h"
 #include "checkpoint/impl.h"
 #include "checkpoint/step.h"
 
@@ -7,16 +8,20 @@ namespace cairn {
 
 Result<Checkpointer> Checkpointer::Create(std::shared_ptr<Communicator> comm,
                                           CheckpointerOptions options) {
-  if (!comm) return InvalidArgumentError("Checkpointer::Create: null communicator");
-  const int primary = options.multiprocessing.primary_host;
-  if (primary < 0 || primary >= comm->size()) {
-    return InvalidArgumentError("MultiprocessingOptions.primary_host " + std::to_string(primary) +
-                                " is not a rank of the communicator (size " +
-                                std::to_string(comm->size()) + ")");
-  }
-  CAIRN_RETURN_IF_ERROR(CheckImplemented(options.multiprocessing));
-  return Checkpointer(std::move(comm), std::move(options));
+  CAIRN_ASSIGN_OR_RETURN(
+      auto c, checkpoint::Coordinate(comm, options.multiprocessing,
+                                     options.async_options.timeout_secs, "Checkpointer::Create"));
+  return Checkpointer(std::make_shared<const checkpoint::Coordination>(std::move(c)),
+                      std::move(options));
 }
+
+Checkpointer::Checkpointer(std::shared_ptr<const checkpoint::Coordination> coordination,
+                           CheckpointerOptions options)
+    : coord_(std::move(coordination)),
+      options_(std::move(options)),
+      internal_(checkpoint::InternalOptions(options_, *coord_)) {}
+
+Communicator& Checkpointer::comm() const { return *coord_->comm; }
 
 Status Checkpointer::Save(const std::filesystem::path& directory, const Tree& state,
                           const SaveOptions& options) {
@@ -32,19 +37,26 @@ Status Checkpointer::SaveItems(const std::filesystem::path& directory, const Ite
     args.emplace_back(checkpoint::TreeSaveRef{&tree});
     step.push_back({name, checkpoint::TreeHandler(), &args.back()});
   }
-  return checkpoint::SaveStep(*comm_, options_, directory, step, options);
+  checkpoint::PhaseLabel label(*coord_->comm, coord_->Key("save." + directory.filename().string()));
+  return coord_->Agree(
+      checkpoint::SaveStep(*coord_->storage, internal_, directory, step, options));
 }
 
 Status Checkpointer::Save(const std::filesystem::path& directory, const CheckpointArgs& args,
                           const SaveOptions& options) {
+  checkpoint::PhaseLabel label(*coord_->comm, coord_->Key("save." + directory.filename().string()));
   auto items = checkpoint::ResolveSaveItems(checkpoint::RegistryOf(options_.checkpointables), args);
-  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm_, items.status()));
-  return checkpoint::SaveStep(*comm_, options_, directory, *items, options);
+  CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*coord_->comm, items.status()));
+  return coord_->Agree(
+      checkpoint::SaveStep(*coord_->storage, internal_, directory, *items, options));
 }
 
 Status Checkpointer::Restore(const std::filesystem::path& directory, const CheckpointArgs& args,
                              const RestoreOptions& options) {
-  return checkpoint::RestoreStep(*comm_, options_, directory, args, options);
+  checkpoint::PhaseLabel label(*coord_->comm,
+                               coord_->Key("restore." + directory.filename().string()));
+  return coord_->Agree(
+      checkpoint::RestoreStep(*coord_->storage, internal_, directory, args, options));
 }
 
 Result<std::map<std::string, Tree>> Checkpointer::ItemMetadata(
@@ -64,7 +76,10 @@ Result<RestoreReport> Checkpointer::Restore(const std::filesystem::path& directo
 
 Result<RestoreReport> Checkpointer::RestoreItems(const std::filesystem::path& directory,
                                                  Items& targets, const RestoreOptions& options) {
-  const int primary = options_.multiprocessing.primary_host;
+  checkpoint::PhaseLabel label(*coord_->comm,
+                               coord_->Key("restore." + directory.filename().string()));
+  const int primary = *internal_.multiprocessing.primary_host;
+  Communicator& comm = *coord_->storage;
   std::vector<std::string> names;
   std::vector<checkpoint::TreeTarget> list;
   for (auto& [name, tree] : targets) {
@@ -72,10 +87,15 @@ Result<RestoreReport> Checkpointer::RestoreItems(const std::filesystem::path& di
     list.push_back({directory / name, name, &tree});
   }
   if (names.empty()) {
-    return AgreeOnStatus(*comm_, InvalidArgumentError("nothing to restore: no items"));
+    return AgreeOnStatus(*coord_->comm, InvalidArgumentError("nothing to restore: no items"));
   }
-  CAIRN_RETURN_IF_ERROR(checkpoint::CheckStepItems(*comm_, primary, directory, names).status());
-  return checkpoint::RestoreTreeItems(*comm_, primary, list, options, &options_.memory_options);
+  Status st = checkpoint::CheckStepItems(comm, primary, directory, names).status();
+  CAIRN_RETURN_IF_ERROR(coord_->Agree(st));
+  auto report =
+      checkpoint::RestoreTreeItems(comm, primary, list, options, &options_.memory_options,
+                                   options_.async_options.timeout_secs);
+  CAIRN_RETURN_IF_ERROR(coord_->Agree(report.status()));
+  return report;
 }
 
 }  // namespace cairn

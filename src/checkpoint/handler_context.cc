@@ -8,19 +8,22 @@
 namespace cairn {
 
 Status AgreeInContext(const HandlerContext& ctx, const Status& local, std::string_view phase) {
+  // The barrier's name: "<prefix>cairn.<step>.<phase>", e.g. "model_a.cairn.42.commit".
+  std::string key = ctx.barrier_key + ".";
+  for (char c : phase) {
+    if (c == ' ') key += '_';
+    else if (c != '\'') key += c;
+  }
   Status mine = local;
   if (ctx.barrier_sync_fn != nullptr && *ctx.barrier_sync_fn) {
     // The user's barrier comes first; its failure is this rank's outcome.
-    std::string key = ctx.barrier_key + ".";
-    for (char c : phase) {
-      if (c == ' ') key += '_';
-      else if (c != '\'') key += c;
-    }
     Status b = (*ctx.barrier_sync_fn)(key, ctx.timeout_secs * 1000);
     if (mine.ok() && !b.ok()) mine = b.WithContext("barrier_sync_fn('" + key + "')");
   }
-  return ctx.comm->AgreeWithin(mine, phase, std::chrono::seconds(ctx.timeout_secs),
-                               ctx.primary_host);
+  // The collectives that follow, until the next agreement, carry this name in timeout errors.
+  ctx.comm->SetPhase(key);
+  return ctx.comm->AgreeWithin(mine, std::string(phase) + " [" + key + "]",
+                               std::chrono::seconds(ctx.timeout_secs), ctx.primary_host);
 }
 
 namespace {

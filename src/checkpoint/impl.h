@@ -79,7 +79,8 @@ struct TreeTarget {
 Result<RestoreReport> RestoreTreeItems(Communicator& comm, int primary,
                                        const std::vector<TreeTarget>& targets,
                                        const RestoreOptions& options,
-                                       const MemoryOptions* memory = nullptr);
+                                       const MemoryOptions* memory = nullptr,
+                                       int timeout_secs = 1200);
 
 /// Internal argument types: a tree by reference (Checkpointer::SaveItems / RestoreItems).
 struct TreeSaveRef {

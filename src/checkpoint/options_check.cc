@@ -12,7 +12,6 @@ namespace cairn {
 namespace {
 
 constexpr std::string_view kOcdbt = "issue 5: OCDBT + zarr3 backend";
-constexpr std::string_view kMultiHost = "issue 6: multi-host coordination";
 
 Status NotYet(std::string_view field, std::string_view value, std::string_view issue,
               std::string_view hint = {}) {
@@ -51,20 +50,19 @@ Status CheckSaving(const ArrayOptions::Saving& o, std::string_view p) {
   if (!o.enable_post_merge_validation) {
     return NotYet(Field(p, "enable_post_merge_validation"), "false", kOcdbt);
   }
-  // false is what cairn does: a replicated region is written once, by the lowest rank holding it.
-  if (o.use_replica_parallel.value_or(false)) {
-    return NotYet(Field(p, "use_replica_parallel"), "true", kMultiHost);
+  if (o.min_slice_bytes_for_replica_parallel && *o.min_slice_bytes_for_replica_parallel < 0) {
+    return InvalidArgumentError(Field(p, "min_slice_bytes_for_replica_parallel") + " = " +
+                                std::to_string(*o.min_slice_bytes_for_replica_parallel) +
+                                " must not be negative");
   }
-  if (o.min_slice_bytes_for_replica_parallel) {
-    return NotYet(Field(p, "min_slice_bytes_for_replica_parallel"),
-                  std::to_string(*o.min_slice_bytes_for_replica_parallel), kMultiHost);
-  }
-  if (o.max_replicas_for_replica_parallel) {
-    return NotYet(Field(p, "max_replicas_for_replica_parallel"),
-                  std::to_string(*o.max_replicas_for_replica_parallel), kMultiHost);
+  if (o.max_replicas_for_replica_parallel && *o.max_replicas_for_replica_parallel < 1) {
+    return InvalidArgumentError(Field(p, "max_replicas_for_replica_parallel") + " = " +
+                                std::to_string(*o.max_replicas_for_replica_parallel) +
+                                " must be at least 1");
   }
   if (o.enable_replica_parallel_separate_folder) {
-    return NotYet(Field(p, "enable_replica_parallel_separate_folder"), "true", kMultiHost);
+    return NotYet(Field(p, "enable_replica_parallel_separate_folder"), "true", kOcdbt,
+                  "the hdf5 backend writes one shared file per item");
   }
   if (!o.enable_write_sharding_file) {
     return NotYet(Field(p, "enable_write_sharding_file"), "false", kOcdbt,
@@ -74,29 +72,41 @@ Status CheckSaving(const ArrayOptions::Saving& o, std::string_view p) {
 }
 
 Status CheckLoading(const ArrayOptions::Loading& o, std::string_view p) {
-  if (o.use_load_and_broadcast) {
-    return NotYet(Field(p, "use_load_and_broadcast"), "true", kMultiHost);
-  }
   const auto& lb = o.load_and_broadcast_options;
   const std::string q = Field(p, "load_and_broadcast_options");
-  const ArrayOptions::Loading::LoadAndBroadcastOptions d;
-  if (lb.replica_axis_index != d.replica_axis_index) {
-    return NotYet(Field(q, "replica_axis_index"), std::to_string(lb.replica_axis_index),
-                  kMultiHost);
+  if (lb.replica_axis_index < 0) {
+    return InvalidArgumentError(Field(q, "replica_axis_index") + " = " +
+                                std::to_string(lb.replica_axis_index) + " must not be negative");
   }
-  if (lb.primary_replica_id != d.primary_replica_id) {
-    return NotYet(Field(q, "primary_replica_id"), std::to_string(lb.primary_replica_id),
-                  kMultiHost);
+  if (lb.primary_replica_id < 0) {
+    return InvalidArgumentError(Field(q, "primary_replica_id") + " = " +
+                                std::to_string(lb.primary_replica_id) + " must not be negative");
   }
-  if (lb.broadcast_memory_limit_bytes) {
-    return NotYet(Field(q, "broadcast_memory_limit_bytes"),
-                  std::to_string(*lb.broadcast_memory_limit_bytes), kMultiHost);
+  if (lb.broadcast_memory_limit_bytes && *lb.broadcast_memory_limit_bytes <= 0) {
+    return InvalidArgumentError(Field(q, "broadcast_memory_limit_bytes") + " = " +
+                                std::to_string(*lb.broadcast_memory_limit_bytes) +
+                                " must be positive");
   }
-  // Exact comparison on purpose: only the untouched default is accepted.
-  if (lb.broadcast_memory_scaling_factor != d.broadcast_memory_scaling_factor) {
+  if (!(lb.broadcast_memory_scaling_factor > 0 && lb.broadcast_memory_scaling_factor <= 1)) {
     std::ostringstream value;
     value << lb.broadcast_memory_scaling_factor;
-    return NotYet(Field(q, "broadcast_memory_scaling_factor"), value.str(), kMultiHost);
+    return InvalidArgumentError(Field(q, "broadcast_memory_scaling_factor") + " = " +
+                                value.str() + " must be in (0, 1]");
+  }
+  if (lb.mesh) {
+    const RankMesh& m = *lb.mesh;
+    int64_t n = m.shape.empty() ? 0 : 1;
+    for (int d : m.shape) n = d > 0 ? n * d : -1;
+    if (n <= 0 || static_cast<size_t>(n) != m.ranks.size()) {
+      return InvalidArgumentError(Field(q, "mesh") + ": shape " + Braced(m.shape) + " holds " +
+                                  std::to_string(std::max<int64_t>(n, 0)) + " positions but " +
+                                  std::to_string(m.ranks.size()) + " ranks are listed");
+    }
+    if (lb.replica_axis_index >= static_cast<int>(m.shape.size())) {
+      return InvalidArgumentError(Field(q, "replica_axis_index") + " = " +
+                                  std::to_string(lb.replica_axis_index) + " but the mesh has " +
+                                  std::to_string(m.shape.size()) + " axes");
+    }
   }
   return OkStatus();
 }
@@ -119,13 +129,22 @@ Status CheckImplemented(const RestoreOptions& options) {
 }
 
 Status CheckImplemented(const MultiprocessingOptions& options) {
-  if (options.active_processes) {
-    return NotYet("MultiprocessingOptions.active_processes", Braced(*options.active_processes),
-                  kMultiHost, "pass a communicator over just those ranks instead");
+  if (options.primary_host && *options.primary_host < 0) {
+    return InvalidArgumentError("MultiprocessingOptions.primary_host = " +
+                                std::to_string(*options.primary_host) + " must not be negative");
   }
-  if (options.barrier_sync_key_prefix) {
-    return NotYet("MultiprocessingOptions.barrier_sync_key_prefix",
-                  "\"" + *options.barrier_sync_key_prefix + "\"", kMultiHost);
+  if (options.active_processes) {
+    const auto& a = *options.active_processes;
+    if (a.empty()) return InvalidArgumentError("MultiprocessingOptions.active_processes is empty");
+    if (*a.begin() < 0) {
+      return InvalidArgumentError("MultiprocessingOptions.active_processes " + Braced(a) +
+                                  " holds a negative rank");
+    }
+    if (options.primary_host && !a.count(*options.primary_host)) {
+      return InvalidArgumentError("MultiprocessingOptions.primary_host " +
+                                  std::to_string(*options.primary_host) +
+                                  " is not in active_processes " + Braced(a));
+    }
   }
   return OkStatus();
 }

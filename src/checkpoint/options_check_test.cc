@@ -72,18 +72,31 @@ TEST(OptionsCheckTest, ImplementedNonDefaultsPass) {
                 .array = {.storage_options = {.dtype = DType::kFloat32, .chunk_byte_size = 4096},
                           .use_compression = false,
                           .compression_level = 9,
-                          // false is what cairn does today.
                           .enable_pinned_host_transfer = false,
-                          .use_replica_parallel = false}};
+                          .use_replica_parallel = true,
+                          .min_slice_bytes_for_replica_parallel = 1 << 20,
+                          .max_replicas_for_replica_parallel = 2}};
   EXPECT_TRUE(CheckImplemented(s).ok()) << CheckImplemented(s).ToString();
   RestoreOptions r{
-      .array = {.enable_padding_and_truncation = true, .raise_array_data_missing_error = false},
+      .array = {.enable_padding_and_truncation = true,
+                .raise_array_data_missing_error = false,
+                .use_load_and_broadcast = true,
+                .load_and_broadcast_options = {.replica_axis_index = 1,
+                                               .primary_replica_id = 1,
+                                               .broadcast_memory_limit_bytes = 1 << 20,
+                                               .broadcast_memory_scaling_factor = 0.5,
+                                               .mesh = RankMesh{{2, 2}, {0, 1, 2, 3}}}},
       .partial_load = true,
       .strict = false,
       .allow_lossy_cast = true,
       .verify_checksums = false};
   EXPECT_TRUE(CheckImplemented(r).ok()) << CheckImplemented(r).ToString();
   EXPECT_TRUE(CheckImplemented(MultiprocessingOptions{.primary_host = 3}).ok());
+  EXPECT_TRUE(CheckImplemented(MultiprocessingOptions{.primary_host = std::nullopt}).ok());
+  EXPECT_TRUE(CheckImplemented(MultiprocessingOptions{.primary_host = 1,
+                                                      .active_processes = std::set<int>{1, 3},
+                                                      .barrier_sync_key_prefix = "model_a_"})
+                  .ok());
 }
 
 TEST(OptionsCheckTest, UnimplementedSaveFieldsAreNamed) {
@@ -98,51 +111,48 @@ TEST(OptionsCheckTest, UnimplementedSaveFieldsAreNamed) {
        [](SaveOptions& o) { o.array.ocdbt_target_data_file_size = 0; }},
       {"SaveOptions.array.enable_post_merge_validation", "issue 5",
        [](SaveOptions& o) { o.array.enable_post_merge_validation = false; }},
-      {"SaveOptions.array.use_replica_parallel", "issue 6",
-       [](SaveOptions& o) { o.array.use_replica_parallel = true; }},
-      {"SaveOptions.array.min_slice_bytes_for_replica_parallel", "issue 6",
-       [](SaveOptions& o) { o.array.min_slice_bytes_for_replica_parallel = 1 << 20; }},
-      {"SaveOptions.array.max_replicas_for_replica_parallel", "issue 6",
-       [](SaveOptions& o) { o.array.max_replicas_for_replica_parallel = 2; }},
-      {"SaveOptions.array.enable_replica_parallel_separate_folder", "issue 6",
+      {"SaveOptions.array.enable_replica_parallel_separate_folder", "issue 5",
        [](SaveOptions& o) { o.array.enable_replica_parallel_separate_folder = true; }},
       {"SaveOptions.array.enable_write_sharding_file", "issue 5",
        [](SaveOptions& o) { o.array.enable_write_sharding_file = false; }},
   });
 }
 
-TEST(OptionsCheckTest, UnimplementedRestoreFieldsAreNamed) {
-  using LB = ArrayOptions::Loading::LoadAndBroadcastOptions;
-  ExpectEachIsUnimplemented<RestoreOptions>({
-      {"RestoreOptions.array.use_load_and_broadcast", "issue 6",
-       [](RestoreOptions& o) { o.array.use_load_and_broadcast = true; }},
-      {"RestoreOptions.array.load_and_broadcast_options.replica_axis_index", "issue 6",
-       [](RestoreOptions& o) { o.array.load_and_broadcast_options = LB{.replica_axis_index = 1}; }},
-      {"RestoreOptions.array.load_and_broadcast_options.primary_replica_id", "issue 6",
-       [](RestoreOptions& o) { o.array.load_and_broadcast_options.primary_replica_id = 2; }},
-      {"RestoreOptions.array.load_and_broadcast_options.broadcast_memory_limit_bytes", "issue 6",
-       [](RestoreOptions& o) {
-         o.array.load_and_broadcast_options.broadcast_memory_limit_bytes = 1 << 30;
-       }},
-      {"RestoreOptions.array.load_and_broadcast_options.broadcast_memory_scaling_factor", "issue 6",
-       [](RestoreOptions& o) {
-         o.array.load_and_broadcast_options.broadcast_memory_scaling_factor = 0.5;
-       }},
-  });
+// Values out of range are InvalidArgument naming the field and the value.
+void ExpectInvalid(const Status& st, const std::string& needle) {
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+  EXPECT_NE(st.message().find(needle), std::string::npos) << st.ToString();
 }
 
-TEST(OptionsCheckTest, UnimplementedMultiprocessingFieldsAreNamed) {
-  ExpectEachIsUnimplemented<MultiprocessingOptions>({
-      {"MultiprocessingOptions.active_processes", "issue 6",
-       [](MultiprocessingOptions& o) {
-         o.active_processes = std::set<int>{0, 1};
-       }},
-      {"MultiprocessingOptions.barrier_sync_key_prefix", "issue 6",
-       [](MultiprocessingOptions& o) { o.barrier_sync_key_prefix = "model_a_sync_"; }},
-  });
-  // The values are in the message, so the user sees what was refused.
-  Status st = CheckImplemented(MultiprocessingOptions{.active_processes = std::set<int>{1, 2, 3}});
-  EXPECT_NE(st.message().find("{1, 2, 3}"), std::string::npos) << st.ToString();
+TEST(OptionsCheckTest, OutOfRangeValuesAreInvalid) {
+  using LB = ArrayOptions::Loading::LoadAndBroadcastOptions;
+  auto restore = [](LB lb) {
+    RestoreOptions o;
+    o.array.use_load_and_broadcast = true;
+    o.array.load_and_broadcast_options = std::move(lb);
+    return CheckImplemented(o);
+  };
+  ExpectInvalid(restore(LB{.replica_axis_index = -1}),
+                "RestoreOptions.array.load_and_broadcast_options.replica_axis_index = -1");
+  ExpectInvalid(restore(LB{.primary_replica_id = -2}), "primary_replica_id = -2");
+  ExpectInvalid(restore(LB{.broadcast_memory_limit_bytes = 0}), "broadcast_memory_limit_bytes = 0");
+  ExpectInvalid(restore(LB{.broadcast_memory_scaling_factor = 1.5}),
+                "broadcast_memory_scaling_factor = 1.5");
+  ExpectInvalid(restore(LB{.mesh = RankMesh{{2, 2}, {0, 1, 2}}}), "4 positions but 3 ranks");
+  ExpectInvalid(restore(LB{.replica_axis_index = 2, .mesh = RankMesh{{2, 2}, {0, 1, 2, 3}}}),
+                "the mesh has 2 axes");
+  SaveOptions s;
+  s.array.max_replicas_for_replica_parallel = 0;
+  ExpectInvalid(CheckImplemented(s), "max_replicas_for_replica_parallel = 0");
+  s = {};
+  s.array.min_slice_bytes_for_replica_parallel = -1;
+  ExpectInvalid(CheckImplemented(s), "min_slice_bytes_for_replica_parallel = -1");
+  ExpectInvalid(CheckImplemented(MultiprocessingOptions{.primary_host = -1}), "primary_host = -1");
+  ExpectInvalid(CheckImplemented(MultiprocessingOptions{.active_processes = std::set<int>{}}),
+                "active_processes is empty");
+  ExpectInvalid(CheckImplemented(MultiprocessingOptions{.primary_host = 0,
+                                                        .active_processes = std::set<int>{1, 2, 3}}),
+                "primary_host 0 is not in active_processes {1, 2, 3}");
 }
 
 TEST(OptionsCheckTest, MemoryLimitsMustBePositive) {

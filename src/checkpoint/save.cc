@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "base/fs.h"
+#include "checkpoint/io_turns.h"
 #include "checkpoint/impl.h"
 #include "checkpoint/phase_timer.h"
 #include "checkpoint/staging.h"
@@ -20,13 +21,14 @@ HandlerContext StepContext(Communicator& comm, const CheckpointerOptions& opts,
                            StagingArena* arena) {
   HandlerContext c;
   c.comm = &comm;
-  c.primary_host = opts.multiprocessing.primary_host;
+  c.primary_host = opts.multiprocessing.primary_host.value_or(0);
   c.path_permission_mode = opts.file.path_permission_mode;
   c.save_options = &options;
   c.performance_metrics = perf;
   c.timeout_secs = opts.async_options.timeout_secs;
   c.barrier_sync_fn = &opts.async_options.barrier_sync_fn;
-  c.barrier_key = "cairn." + directory.filename().string();
+  c.barrier_key = opts.multiprocessing.barrier_sync_key_prefix.value_or("") + "cairn." +
+                  directory.filename().string();
   c.memory_options = &opts.memory_options;
   c.staging = arena;
   return c;
@@ -110,6 +112,13 @@ Status SaveStep(Communicator& comm, const CheckpointerOptions& opts, const fs::p
   CAIRN_ASSIGN_OR_RETURN(const fs::path tmp_dir, CreateStepDirectory(ctx, directory, items));
   timer.Mark("create_directory_secs");
 
+  // After the storage I/O of other checkpointers' saves started earlier in this process.
+  auto turn = IoTurn::Take("save of '" + directory.string() + "'");
+  st = AgreeInContext(ctx, turn->Wait(std::chrono::seconds(ctx.timeout_secs)), "storage turn");
+  if (!st.ok()) {
+    if (comm.rank() == ctx.primary_host) coord::AbandonTemporaryCheckpoint(tmp_dir);
+    return st;
+  }
   for (const StepItem& item : items) {
     st = item.handler->Save(ctx, tmp_dir / item.name, *item.args);
     // Handlers agree on their outcome; agreeing again guards against a user handler that forgot
@@ -122,6 +131,7 @@ Status SaveStep(Communicator& comm, const CheckpointerOptions& opts, const fs::p
       return st;
     }
   }
+  turn->Release();
   timer.Mark("items_secs");
   perf["create_directory_secs"] = timer.metrics().value("create_directory_secs", 0.0);
   RecordStaging(arena, &perf);

@@ -83,7 +83,7 @@ Result<json> CheckStepItems(Communicator& comm, int primary, const fs::path& dir
 
 Status RestoreStep(Communicator& comm, const CheckpointerOptions& opts, const fs::path& directory,
                    const CheckpointArgs& args, const RestoreOptions& options) {
-  const int primary = opts.multiprocessing.primary_host;
+  const int primary = opts.multiprocessing.primary_host.value_or(0);
   const HandlerRegistry& registry = RegistryOf(opts.checkpointables);
   std::vector<std::pair<std::string, std::shared_ptr<CheckpointHandler>>> plan;
   const auto items = SplitItems(args);

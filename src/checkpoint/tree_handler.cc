@@ -104,7 +104,7 @@ class TreeHandlerImpl : public CheckpointHandler {
     }
     auto result =
         RestoreTreeItems(*ctx.comm, ctx.primary_host, {TreeTarget{directory, label, target}}, opts,
-                         ctx.memory_options);
+                         ctx.memory_options, ctx.timeout_secs);
     if (!result.ok()) return result.status();
     if (report != nullptr) *report = std::move(result).value();
     return OkStatus();

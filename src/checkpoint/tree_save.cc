@@ -185,6 +185,7 @@ class TreeStagedSave final : public StagedSave {
   bool await_deferred_ = false;
   size_t deferred_left_ = 0;
   json stage_metrics_ = json::object();
+  std::vector<int64_t> bytes_per_rank_;  // array bytes each rank writes (replica-parallel shares)
 
  private:
   void ReleaseBuffer(PieceJob& j) {
@@ -302,6 +303,14 @@ Status TreeStagedSave::Write(const HandlerContext& ctx, const fs::path& item_dir
   }
   timer.Mark("write_metadata_secs");
   if (ctx.performance_metrics != nullptr) {
+    // Bytes each rank wrote, summed over the step's tree items.
+    json& written = (*ctx.performance_metrics)["bytes_written_per_rank"];
+    if (!written.is_array() || written.size() != bytes_per_rank_.size()) {
+      written = json(std::vector<int64_t>(bytes_per_rank_.size(), 0));
+    }
+    for (size_t r = 0; r < bytes_per_rank_.size(); ++r) {
+      written[r] = written[r].get<int64_t>() + bytes_per_rank_[r];
+    }
     for (const auto& [phase, secs] : stage_metrics_.items()) {
       (*ctx.performance_metrics)[phase] =
           ctx.performance_metrics->value(phase, 0.0) + secs.get<double>();
@@ -391,10 +400,22 @@ Result<std::unique_ptr<StagedSave>> StageTreeItem(const HandlerContext& ctx,
       ctx.memory_options ? ctx.memory_options->is_prioritized_key_fn : nullptr;
   const bool pinned = options.array.enable_pinned_host_transfer.value_or(true);
   std::vector<bool> prioritized(nleaves, false);
+  // Replica-parallel (on unless use_replica_parallel is false): replicated regions are shared
+  // by their holders; `load` balances the writes over the ranks across the leaves.
+  const coord::ReplicaParallel rp{
+      .enabled = options.array.use_replica_parallel.value_or(true),
+      .min_slice_bytes = options.array.min_slice_bytes_for_replica_parallel.value_or(0),
+      .max_replicas = options.array.max_replicas_for_replica_parallel.value_or(0)};
+  std::vector<int64_t> load(static_cast<size_t>(comm.size()), 0);
   for (size_t i = 0; i < nleaves; ++i) {
     const coord::LeafDescriptor& d = item.mine[i];
     if (d.kind != "array") continue;
-    item.plans[i] = coord::PlanWrites(item.all, i);
+    item.plans[i] = coord::PlanWrites(item.all, i, rp, &load);
+    {
+      const auto bytes = coord::BytesPerRank(item.plans[i], DTypeSize(d.stored_dtype), comm.size());
+      s.bytes_per_rank_.resize(bytes.size(), 0);
+      for (size_t r = 0; r < bytes.size(); ++r) s.bytes_per_rank_[r] += bytes[r];
+    }
     // Slabs within the budget; with compression, within a chunk: parallel HDF5 holds the
     // compressed chunks of a whole write call at once.
     if (budget) {

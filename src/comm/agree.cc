@@ -4,6 +4,19 @@
 #include "cairn/communicator.h"
 
 namespace cairn {
+namespace {
+
+// A missed deadline or a broken communicator is what every rank saw (the deadline verdict is
+// itself agreed), so it wins over the local error: every rank then returns the same kind.
+Status Failed(const Status& comm_error, const Status& local) {
+  const StatusCode c = comm_error.code();
+  if (c == StatusCode::kDeadlineExceeded || c == StatusCode::kFailedPrecondition) {
+    return comm_error;
+  }
+  return local.ok() ? comm_error : local;
+}
+
+}  // namespace
 
 Status AgreeOnStatus(Communicator& comm, const Status& local) {
   const int64_t size = comm.size();
@@ -14,7 +27,7 @@ Status AgreeOnStatus(Communicator& comm, const Status& local) {
   std::vector<int64_t> count = {local.ok() ? 0 : 1};
   Status st = comm.AllReduceMin(v);
   if (st.ok()) st = comm.AllReduceSum(count);
-  if (!st.ok()) return local.ok() ? st : local;
+  if (!st.ok()) return Failed(st, local);
   if (v[0] == size) return OkStatus();
   if (v[3] == 0 && v[1] == -v[2]) return local;
   const int root = static_cast<int>(v[0]);
@@ -23,7 +36,7 @@ Status AgreeOnStatus(Communicator& comm, const Status& local) {
     payload = std::to_string(static_cast<int>(local.code())) + ":" + local.message();
   }
   st = comm.Broadcast(payload, root);
-  if (!st.ok()) return local.ok() ? st : local;
+  if (!st.ok()) return Failed(st, local);
   size_t colon = payload.find(':');
   auto code = static_cast<StatusCode>(std::stoi(payload.substr(0, colon)));
   std::string message = payload.substr(colon + 1);

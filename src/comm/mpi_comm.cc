@@ -1,19 +1,26 @@
 // The MPI communicator. With src/comm/mpi_native.h, the only place that calls MPI.
 #include <mpi.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <limits>
-#include <optional>
 #include <list>
+#include <map>
 #include <memory>
+#include <optional>
 #include <thread>
+#include <tuple>
 
 #include "cairn/mpi.h"
 #include "comm/mpi_native.h"
 
 namespace cairn {
 namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
 
 Status MpiError(int rc, std::string_view what) {
   char msg[MPI_MAX_ERROR_STRING];
@@ -22,9 +29,67 @@ Status MpiError(int rc, std::string_view what) {
   return UnavailableError("MPI " + std::string(what) + " failed: " + std::string(msg, len));
 }
 
+// Polls with a short spin, then sleeps growing up to `max_sleep`: quick when everyone is there,
+// cheap when waiting for a late rank.
+class Poller {
+ public:
+  explicit Poller(std::chrono::microseconds max_sleep = std::chrono::microseconds(1000))
+      : max_sleep_(max_sleep) {}
+  void Pause() {
+    if (++spins_ < 200) return;
+    std::this_thread::sleep_for(sleep_);
+    sleep_ = std::min(sleep_ * 2, max_sleep_);
+  }
+
+ private:
+  int spins_ = 0;
+  std::chrono::microseconds sleep_{20};
+  std::chrono::microseconds max_sleep_;
+};
+
+std::string RankList(const std::vector<int>& ranks) {
+  std::string out;
+  for (size_t i = 0; i < ranks.size() && i < 16; ++i) {
+    out += (i ? ", " : "") + std::to_string(ranks[i]);
+  }
+  if (ranks.size() > 16) out += " and " + std::to_string(ranks.size() - 16) + " more";
+  return out;
+}
+std::string Ranks(const std::vector<int>& ranks) {
+  return (ranks.size() > 1 ? "ranks " : "rank ") + RankList(ranks);
+}
+
+std::string Seconds(milliseconds t) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", std::chrono::duration<double>(t).count());
+  return text;
+}
+
+// Checked on every listed rank before any communication: all pass the same list, so all return
+// the same error without talking to each other.
+Status CheckSubset(const std::vector<int>& ranks, int size, int me) {
+  if (ranks.empty()) return InvalidArgumentError("Subset: empty rank list");
+  std::vector<bool> seen(size);
+  for (int r : ranks) {
+    if (r < 0 || r >= size) {
+      return InvalidArgumentError("Subset: rank " + std::to_string(r) +
+                                  " out of range (communicator of " + std::to_string(size) +
+                                  " ranks)");
+    }
+    if (seen[r]) return InvalidArgumentError("Subset: rank " + std::to_string(r) + " listed twice");
+    seen[r] = true;
+  }
+  if (!seen[me]) {
+    return InvalidArgumentError("Subset: the calling rank " + std::to_string(me) +
+                                " is not among the listed ranks (" + RankList(ranks) + ")");
+  }
+  return OkStatus();
+}
+
 class MpiComm final : public Communicator {
  public:
-  explicit MpiComm(MPI_Comm comm) : comm_(comm) {
+  MpiComm(MPI_Comm comm, std::optional<milliseconds> timeout, std::string phase)
+      : comm_(comm), timeout_(timeout), phase_(std::move(phase)) {
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
   }
@@ -48,6 +113,12 @@ class MpiComm final : public Communicator {
       it = next;
     }
     if (leaked->empty()) delete leaked;
+    // A collective abandoned at its deadline may never complete, and its request may not be
+    // freed: its buffers and the communicator stay allocated.
+    if (!abandoned_.empty()) {
+      new std::vector<std::shared_ptr<void>>(std::move(abandoned_));  // NOLINT: on purpose
+      return;
+    }
     MPI_Comm_free(&comm_);
   }
   int rank() const override { return rank_; }
@@ -55,50 +126,81 @@ class MpiComm final : public Communicator {
   MPI_Comm native() const { return comm_; }
 
   Status Barrier() override {
-    int rc = MPI_Barrier(comm_);
-    return rc == MPI_SUCCESS ? OkStatus() : MpiError(rc, "barrier");
+    CAIRN_RETURN_IF_ERROR(Enter("barrier", OkStatus()));
+    if (!timeout_) {
+      int rc = MPI_Barrier(comm_);
+      return rc == MPI_SUCCESS ? OkStatus() : MpiError(rc, "barrier");
+    }
+    MPI_Request req = MPI_REQUEST_NULL;
+    return Finish(MPI_Ibarrier(comm_, &req), &req, nullptr, "barrier");
   }
 
   Status Broadcast(std::string& data, int root) override {
-    if (root < 0 || root >= size_) {
-      return InvalidArgumentError("broadcast root " + std::to_string(root) + " out of range");
-    }
-    unsigned long long n = data.size();
-    int rc = MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, root, comm_);
-    if (rc != MPI_SUCCESS) return MpiError(rc, "broadcast");
-    if (rank_ != root) data.resize(n);
-    size_t off = 0;
-    while (off < n) {  // chunks below INT_MAX
-      int len = static_cast<int>(std::min<size_t>(n - off, 1u << 30));
-      rc = MPI_Bcast(data.data() + off, len, MPI_BYTE, root, comm_);
+    CAIRN_RETURN_IF_ERROR(Enter("broadcast", CheckRoot("broadcast", root)));
+    auto n = std::make_shared<unsigned long long>(data.size());
+    if (!timeout_) {
+      int rc = MPI_Bcast(n.get(), 1, MPI_UNSIGNED_LONG_LONG, root, comm_);
       if (rc != MPI_SUCCESS) return MpiError(rc, "broadcast");
-      off += len;
+    } else {
+      MPI_Request req = MPI_REQUEST_NULL;
+      CAIRN_RETURN_IF_ERROR(Finish(MPI_Ibcast(n.get(), 1, MPI_UNSIGNED_LONG_LONG, root, comm_, &req),
+                                   &req, n, "broadcast"));
     }
-    return OkStatus();
+    if (rank_ != root) data.resize(*n);
+    return BroadcastChunks(data.data(), *n, root);
+  }
+
+  Status BroadcastBytes(void* data, size_t n, int root) override {
+    CAIRN_RETURN_IF_ERROR(Enter("broadcast", CheckRoot("broadcast", root)));
+    return BroadcastChunks(static_cast<char*>(data), n, root);
   }
 
   Result<std::vector<std::string>> AllGather(std::string_view mine) override {
-    if (mine.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
-      return InvalidArgumentError("allgather payload over 2 GiB");
+    CAIRN_RETURN_IF_ERROR(
+        Enter("allgather", mine.size() > static_cast<size_t>(std::numeric_limits<int>::max())
+                               ? InvalidArgumentError("allgather payload over 2 GiB")
+                               : OkStatus()));
+    // Owned buffers: an abandoned non-blocking call may still use them after we return.
+    struct Buffers {
+      std::string mine, all;
+      int n = 0;
+      std::vector<int> counts, displs;
+    };
+    auto b = std::make_shared<Buffers>();
+    b->n = static_cast<int>(mine.size());
+    b->counts.resize(size_);
+    b->displs.resize(size_);
+    MPI_Request req = MPI_REQUEST_NULL;
+    if (!timeout_) {
+      int rc = MPI_Allgather(&b->n, 1, MPI_INT, b->counts.data(), 1, MPI_INT, comm_);
+      if (rc != MPI_SUCCESS) return MpiError(rc, "allgather");
+    } else {
+      CAIRN_RETURN_IF_ERROR(Finish(
+          MPI_Iallgather(&b->n, 1, MPI_INT, b->counts.data(), 1, MPI_INT, comm_, &req), &req, b,
+          "allgather"));
     }
-    int n = static_cast<int>(mine.size());
-    std::vector<int> counts(size_), displs(size_);
-    int rc = MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, comm_);
-    if (rc != MPI_SUCCESS) return MpiError(rc, "allgather");
     long long total = 0;
     for (int r = 0; r < size_; ++r) {
-      displs[r] = static_cast<int>(total);
-      total += counts[r];
+      b->displs[r] = static_cast<int>(total);
+      total += b->counts[r];
     }
     if (total > std::numeric_limits<int>::max()) {
       return InvalidArgumentError("allgather total over 2 GiB");
     }
-    std::string all(static_cast<size_t>(total), '\0');
-    rc = MPI_Allgatherv(mine.data(), n, MPI_BYTE, all.data(), counts.data(), displs.data(),
-                        MPI_BYTE, comm_);
-    if (rc != MPI_SUCCESS) return MpiError(rc, "allgatherv");
+    b->all.assign(static_cast<size_t>(total), '\0');
+    if (!timeout_) {
+      int rc = MPI_Allgatherv(mine.data(), b->n, MPI_BYTE, b->all.data(), b->counts.data(),
+                              b->displs.data(), MPI_BYTE, comm_);
+      if (rc != MPI_SUCCESS) return MpiError(rc, "allgatherv");
+    } else {
+      b->mine.assign(mine);
+      CAIRN_RETURN_IF_ERROR(Finish(MPI_Iallgatherv(b->mine.data(), b->n, MPI_BYTE, b->all.data(),
+                                                   b->counts.data(), b->displs.data(), MPI_BYTE,
+                                                   comm_, &req),
+                                   &req, b, "allgather"));
+    }
     std::vector<std::string> out(size_);
-    for (int r = 0; r < size_; ++r) out[r] = all.substr(displs[r], counts[r]);
+    for (int r = 0; r < size_; ++r) out[r] = b->all.substr(b->displs[r], b->counts[r]);
     return out;
   }
 
@@ -108,12 +210,41 @@ class MpiComm final : public Communicator {
   std::string_view kind() const override { return "MPI"; }
 
   Result<std::shared_ptr<Communicator>> Duplicate() override {
-    MPI_Comm dup = MPI_COMM_NULL;
-    int rc = MPI_Comm_dup(comm_, &dup);
-    if (rc != MPI_SUCCESS) return MpiError(rc, "comm_dup");
-    MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
-    return std::shared_ptr<Communicator>(std::make_shared<MpiComm>(dup));
+    CAIRN_RETURN_IF_ERROR(Enter("duplicate", OkStatus()));
+    auto dup = std::make_shared<MPI_Comm>(MPI_COMM_NULL);
+    if (!timeout_) {
+      int rc = MPI_Comm_dup(comm_, dup.get());
+      if (rc != MPI_SUCCESS) return MpiError(rc, "comm_dup");
+    } else {
+      MPI_Request req = MPI_REQUEST_NULL;
+      CAIRN_RETURN_IF_ERROR(Finish(MPI_Comm_idup(comm_, dup.get(), &req), &req, dup, "duplicate"));
+    }
+    return Wrap(*dup);
   }
+
+  Result<std::shared_ptr<Communicator>> Subset(const std::vector<int>& ranks) override {
+    CAIRN_RETURN_IF_ERROR(CheckSubset(ranks, size_, rank_));
+    if (!broken_.empty()) return Broken();
+    if (timeout_) {
+      // Over the listed ranks only, with sequence numbers of their own: the others' agreements
+      // and collectives go on meanwhile.
+      CAIRN_RETURN_IF_ERROR(Agree("subset " + RankList(ranks), &ranks, ranks[0], OkStatus(),
+                                  PhaseFor("subset"), *timeout_));
+    }
+    MPI_Group all = MPI_GROUP_NULL, group = MPI_GROUP_NULL;
+    MPI_Comm_group(comm_, &all);
+    MPI_Group_incl(all, static_cast<int>(ranks.size()), ranks.data(), &group);
+    MPI_Comm sub = MPI_COMM_NULL;
+    int rc = MPI_Comm_create_group(comm_, group, kSubsetTag, &sub);
+    MPI_Group_free(&group);
+    MPI_Group_free(&all);
+    if (rc != MPI_SUCCESS) return MpiError(rc, "comm_create_group");
+    return Wrap(sub);
+  }
+
+  void SetTimeout(std::optional<milliseconds> timeout) override { timeout_ = timeout; }
+  void SetPhase(std::string phase) override { phase_ = std::move(phase); }
+  const std::string& phase() const override { return phase_; }
 
   bool SupportsConcurrentThreads() const override {
     int provided = MPI_THREAD_SINGLE;
@@ -121,24 +252,48 @@ class MpiComm final : public Communicator {
     return provided == MPI_THREAD_MULTIPLE;
   }
 
-  Status AgreeWithin(const Status& local, std::string_view phase,
-                     std::chrono::milliseconds timeout, int root) override;
+  Status AgreeWithin(const Status& local, std::string_view phase, milliseconds timeout,
+                     int root) override {
+    if (root < 0 || root >= size_) {
+      return InvalidArgumentError("agreement root " + std::to_string(root) + " out of range");
+    }
+    if (!broken_.empty()) return Broken();
+    return Agree(kWholeKey, nullptr, root, local, phase, timeout);
+  }
 
  private:
-  // Messages of AgreeWithin carry "<seq>\n<code>\n<message>"; a message of an earlier agreement
-  // (from a rank that arrived after the deadline) is recognised by its sequence number and dropped.
-  static std::string Encode(uint64_t seq, const Status& s) {
-    return std::to_string(seq) + "\n" + std::to_string(static_cast<int>(s.code())) + "\n" +
-           std::string(s.message());
+  // Tags of the agreement messages: arrivals (to the root), verdicts (from the root) and "gave up
+  // waiting for you" (to a root that did not answer in time). Distinct from kSubsetTag, which
+  // MPI_Comm_create_group uses on this communicator.
+  static constexpr int kArriveTag = 7731, kVerdictTag = 7732, kGaveUpTag = 7733;
+  static constexpr int kSubsetTag = 7740;
+  // Agreements over the whole communicator; a Subset's are keyed by its rank list.
+  static constexpr const char* kWholeKey = "*";
+  // Chunk of a broadcast with a deadline, copied through a buffer of ours: an abandoned
+  // non-blocking broadcast must not write into the caller's memory after we return.
+  static constexpr size_t kBounceBytes = size_t{4} << 20;
+
+  struct Message {
+    std::string key;
+    uint64_t seq = 0;
+    Status status;
+  };
+  // "<key>\n<seq>\n<code>\n<message>". A message of an earlier agreement (from a rank that
+  // arrived after the deadline) is recognised by its sequence number and dropped.
+  static std::string Encode(const std::string& key, uint64_t seq, const Status& s) {
+    return key + "\n" + std::to_string(seq) + "\n" + std::to_string(static_cast<int>(s.code())) +
+           "\n" + std::string(s.message());
   }
-  static bool Decode(const std::string& text, uint64_t* seq, Status* s) {
+  static bool Decode(const std::string& text, Message* m) {
     const size_t a = text.find('\n');
     const size_t b = a == std::string::npos ? a : text.find('\n', a + 1);
-    if (b == std::string::npos) return false;
+    const size_t c = b == std::string::npos ? b : text.find('\n', b + 1);
+    if (c == std::string::npos) return false;
     try {
-      *seq = std::stoull(text.substr(0, a));
-      const int code = std::stoi(text.substr(a + 1, b - a - 1));
-      *s = code == 0 ? OkStatus() : Status(static_cast<StatusCode>(code), text.substr(b + 1));
+      m->key = text.substr(0, a);
+      m->seq = std::stoull(text.substr(a + 1, b - a - 1));
+      const int code = std::stoi(text.substr(b + 1, c - b - 1));
+      m->status = code == 0 ? OkStatus() : Status(static_cast<StatusCode>(code), text.substr(c + 1));
     } catch (const std::exception&) {
       return false;
     }
@@ -155,139 +310,222 @@ class MpiComm final : public Communicator {
       it = done ? sends_.erase(it) : std::next(it);
     }
   }
-  // Receives one message with `tag` from `source` (or any) if one is there.
-  bool TryReceive(int source, int tag, std::string* text, int* from) {
-    int flag = 0;
-    MPI_Status st;
-    MPI_Iprobe(source, tag, comm_, &flag, &st);
-    if (!flag) return false;
-    int count = 0;
-    MPI_Get_count(&st, MPI_BYTE, &count);
-    text->assign(static_cast<size_t>(count), '\0');
-    MPI_Recv(text->data(), count, MPI_BYTE, st.MPI_SOURCE, tag, comm_, MPI_STATUS_IGNORE);
-    *from = st.MPI_SOURCE;
-    return true;
+  // Moves every message with `tag` that has arrived into the inbox, except those of agreements
+  // already over. Messages of later agreements are kept: a rank that gave up on a late root may
+  // already be in the next one.
+  void Pull(int tag) {
+    while (true) {
+      int flag = 0;
+      MPI_Status st;
+      MPI_Iprobe(MPI_ANY_SOURCE, tag, comm_, &flag, &st);
+      if (!flag) return;
+      int count = 0;
+      MPI_Get_count(&st, MPI_BYTE, &count);
+      std::string text(static_cast<size_t>(count), '\0');
+      MPI_Recv(text.data(), count, MPI_BYTE, st.MPI_SOURCE, tag, comm_, MPI_STATUS_IGNORE);
+      Message m;
+      if (!Decode(text, &m)) continue;
+      auto it = seqs_.find(m.key);
+      if (it != seqs_.end() && m.seq < it->second) continue;
+      inbox_[{tag, m.key, m.seq, st.MPI_SOURCE}] = m.status;
+    }
+  }
+  std::optional<Status> Take(int tag, const std::string& key, uint64_t seq, int from) {
+    auto it = inbox_.find({tag, key, seq, from});
+    if (it == inbox_.end()) return std::nullopt;
+    Status s = std::move(it->second);
+    inbox_.erase(it);
+    return s;
   }
 
-  static constexpr int kAgreeTag = 7731;
-  std::list<std::pair<std::string, MPI_Request>> sends_;
-  uint64_t agree_seq_ = 0;
+  Status Agree(const std::string& key, const std::vector<int>* members, int root,
+               const Status& local, std::string_view phase, milliseconds timeout);
+
+  std::string PhaseFor(std::string_view what) const {
+    return (phase_.empty() ? std::string("unnamed phase") : phase_) + " (" + std::string(what) +
+           ")";
+  }
+  Status CheckRoot(std::string_view what, int root) const {
+    if (root >= 0 && root < size_) return OkStatus();
+    return InvalidArgumentError(std::string(what) + " root " + std::to_string(root) +
+                                " out of range (communicator of " + std::to_string(size_) +
+                                " ranks)");
+  }
+  Status Broken() const {
+    return FailedPreconditionError("the communicator broke in " + broken_ +
+                                   ": a collective there did not complete although every rank "
+                                   "had arrived (a rank may have died); it cannot be used again");
+  }
+  // Start of every collective: fails at once if broken; with a timeout, the arrival agreement
+  // (root 0) on `check`, so that nobody enters the real collective unless everyone will.
+  Status Enter(std::string_view what, const Status& check) {
+    if (!broken_.empty()) return Broken();
+    if (!timeout_) return check;
+    return Agree(kWholeKey, nullptr, 0, check, PhaseFor(what), *timeout_);
+  }
+  // Polls a started non-blocking collective until done or `timeout_`. At the deadline the
+  // request and `keep` (the buffers it uses) are abandoned and the communicator is broken.
+  Status Finish(int rc, MPI_Request* req, std::shared_ptr<void> keep, std::string_view what) {
+    if (rc != MPI_SUCCESS) return MpiError(rc, what);
+    const auto deadline = Clock::now() + *timeout_;
+    Poller poller(std::chrono::microseconds(50));  // every rank is there: progress matters
+    while (true) {
+      int done = 0;
+      rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+      if (rc != MPI_SUCCESS) return MpiError(rc, what);
+      if (done) return OkStatus();
+      if (Clock::now() > deadline) break;
+      poller.Pause();
+    }
+    auto request = std::make_shared<MPI_Request>(*req);
+    abandoned_.push_back(std::move(request));
+    abandoned_.push_back(std::move(keep));
+    broken_ = PhaseFor(what);
+    return DeadlineExceededError(broken_ + ": every rank arrived, but the collective did not "
+                                 "complete within " + Seconds(*timeout_) +
+                                 " s (timeout_secs); a rank may have died inside it, and the "
+                                 "communicator cannot be used again");
+  }
+  Status BroadcastChunks(char* data, size_t n, int root) {
+    if (!timeout_) {
+      for (size_t off = 0; off < n;) {  // chunks below INT_MAX
+        int len = static_cast<int>(std::min<size_t>(n - off, 1u << 30));
+        int rc = MPI_Bcast(data + off, len, MPI_BYTE, root, comm_);
+        if (rc != MPI_SUCCESS) return MpiError(rc, "broadcast");
+        off += len;
+      }
+      return OkStatus();
+    }
+    auto bounce = std::make_shared<std::vector<char>>(std::min(n, kBounceBytes));
+    for (size_t off = 0; off < n;) {
+      const size_t len = std::min(n - off, kBounceBytes);
+      if (rank_ == root) std::memcpy(bounce->data(), data + off, len);
+      MPI_Request req = MPI_REQUEST_NULL;
+      CAIRN_RETURN_IF_ERROR(Finish(MPI_Ibcast(bounce->data(), static_cast<int>(len), MPI_BYTE,
+                                              root, comm_, &req),
+                                   &req, bounce, "broadcast"));
+      if (rank_ != root) std::memcpy(data + off, bounce->data(), len);
+      off += len;
+    }
+    return OkStatus();
+  }
   Status Reduce(std::vector<int64_t>& v, MPI_Op op) {
-    int rc = MPI_Allreduce(MPI_IN_PLACE, v.data(), static_cast<int>(v.size()), MPI_INT64_T, op,
-                           comm_);
-    return rc == MPI_SUCCESS ? OkStatus() : MpiError(rc, "allreduce");
+    CAIRN_RETURN_IF_ERROR(Enter("allreduce", OkStatus()));
+    const int n = static_cast<int>(v.size());
+    if (!timeout_) {
+      int rc = MPI_Allreduce(MPI_IN_PLACE, v.data(), n, MPI_INT64_T, op, comm_);
+      return rc == MPI_SUCCESS ? OkStatus() : MpiError(rc, "allreduce");
+    }
+    auto buf = std::make_shared<std::vector<int64_t>>(v);
+    MPI_Request req = MPI_REQUEST_NULL;
+    CAIRN_RETURN_IF_ERROR(
+        Finish(MPI_Iallreduce(MPI_IN_PLACE, buf->data(), n, MPI_INT64_T, op, comm_, &req), &req,
+               buf, "allreduce"));
+    v = *buf;
+    return OkStatus();
+  }
+  // A new communicator (errors returned, not fatal) with this one's timeout and phase.
+  std::shared_ptr<Communicator> Wrap(MPI_Comm comm) const {
+    MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+    return std::make_shared<MpiComm>(comm, timeout_, phase_);
   }
 
   MPI_Comm comm_;
   int rank_ = 0, size_ = 1;
+  std::optional<milliseconds> timeout_;
+  std::string phase_;
+  std::string broken_;  // the phase a collective was abandoned in; empty while usable
+  std::vector<std::shared_ptr<void>> abandoned_;
+  std::list<std::pair<std::string, MPI_Request>> sends_;
+  std::map<std::string, uint64_t> seqs_;  // per agreement key: the latest sequence number
+  std::map<std::tuple<int, std::string, uint64_t, int>, Status> inbox_;  // tag, key, seq, from
 };
 
-// Polls with a short spin, then sleeps growing up to 1 ms: quick when everyone is there, cheap
-// when waiting for a late rank.
-class Poller {
- public:
-  void Pause() {
-    if (++spins_ < 200) return;
-    std::this_thread::sleep_for(sleep_);
-    sleep_ = std::min(sleep_ * 2, std::chrono::microseconds(1000));
+Status MpiComm::Agree(const std::string& key, const std::vector<int>* members, int root,
+                      const Status& local, std::string_view phase, milliseconds timeout) {
+  const uint64_t seq = ++seqs_[key];
+  for (auto it = inbox_.begin(); it != inbox_.end();) {  // left over from finished agreements
+    const bool stale = std::get<1>(it->first) == key && std::get<2>(it->first) < seq;
+    it = stale ? inbox_.erase(it) : std::next(it);
   }
-
- private:
-  int spins_ = 0;
-  std::chrono::microseconds sleep_{20};
-};
-
-std::string RankList(const std::vector<int>& ranks) {
-  std::string out;
-  for (size_t i = 0; i < ranks.size() && i < 16; ++i) {
-    out += (i ? ", " : "") + std::to_string(ranks[i]);
-  }
-  if (ranks.size() > 16) out += " and " + std::to_string(ranks.size() - 16) + " more";
-  return out;
-}
-
-Status MpiComm::AgreeWithin(const Status& local, std::string_view phase,
-                            std::chrono::milliseconds timeout, int root) {
-  if (root < 0 || root >= size_) {
-    return InvalidArgumentError("agreement root " + std::to_string(root) + " out of range");
-  }
-  const uint64_t seq = ++agree_seq_;
-  const auto start = std::chrono::steady_clock::now();
-  const double secs = std::chrono::duration<double>(timeout).count();
-  char secs_text[32];
-  std::snprintf(secs_text, sizeof secs_text, "%g", secs);
-  std::string text;
-  int from = -1;
+  const auto start = Clock::now();
+  const std::string secs = Seconds(timeout);
   Poller poller;
   if (rank_ != root) {
-    PostSend(Encode(seq, local), root, kAgreeTag);
+    PostSend(Encode(key, seq, local), root, kArriveTag);
     const auto deadline = start + timeout + std::chrono::seconds(1);
     while (true) {
-      while (TryReceive(root, kAgreeTag, &text, &from)) {
-        uint64_t got = 0;
-        Status verdict;
-        if (Decode(text, &got, &verdict) && got == seq) return verdict;
-      }
-      if (std::chrono::steady_clock::now() > deadline) {
-        return DeadlineExceededError(std::string(phase) + ": the primary rank " +
-                                     std::to_string(root) + " did not answer within " + secs_text +
-                                     " s (rank " + std::to_string(rank_) + " waited)");
-      }
+      Pull(kVerdictTag);
+      if (auto verdict = Take(kVerdictTag, key, seq, root)) return *verdict;
+      if (Clock::now() > deadline) break;
       poller.Pause();
     }
+    // Tell the root, so that when it comes it does not enter a collective we will not be in.
+    PostSend(Encode(key, seq, OkStatus()), root, kGaveUpTag);
+    return DeadlineExceededError(std::string(phase) + ": the primary rank " +
+                                 std::to_string(root) + " did not answer within " + secs +
+                                 " s (timeout_secs; rank " + std::to_string(rank_) + " waited)");
   }
-  // The root collects every rank's outcome until the deadline.
-  std::vector<std::optional<Status>> got(size_);
-  got[root] = local;
-  int arrived = 1;
+  // The root collects every member's outcome until the deadline.
+  std::vector<int> all;
+  if (members) {
+    all = *members;
+  } else {
+    for (int r = 0; r < size_; ++r) all.push_back(r);
+  }
+  std::map<int, Status> got = {{root, local}};
   const auto deadline = start + timeout;
-  while (arrived < size_) {
-    while (arrived < size_ && TryReceive(MPI_ANY_SOURCE, kAgreeTag, &text, &from)) {
-      uint64_t s = 0;
-      Status st;
-      if (!Decode(text, &s, &st) || s != seq || got[from]) continue;  // stale or duplicate
-      got[from] = st;
-      ++arrived;
+  while (true) {
+    Pull(kArriveTag);
+    for (int r : all) {
+      if (got.count(r)) continue;
+      if (auto s = Take(kArriveTag, key, seq, r)) got[r] = *s;
     }
-    if (arrived == size_ || std::chrono::steady_clock::now() > deadline) break;
+    if (got.size() == all.size() || Clock::now() > deadline) break;
     poller.Pause();
   }
-  Status verdict;
-  std::vector<int> missing;
-  for (int r = 0; r < size_; ++r) {
-    if (!got[r]) missing.push_back(r);
+  Pull(kGaveUpTag);
+  std::vector<int> missing, gave_up;
+  for (int r : all) {
+    if (!got.count(r)) missing.push_back(r);
+    if (r != root && Take(kGaveUpTag, key, seq, r)) gave_up.push_back(r);
   }
-  if (!missing.empty()) {
+  Status verdict;
+  if (!gave_up.empty()) {
     verdict = DeadlineExceededError(
-        std::string(phase) + ": rank" + (missing.size() > 1 ? "s " : " ") + RankList(missing) +
-        " did not arrive within " + secs_text + " s (timeout_secs)");
+        std::string(phase) + ": rank " + std::to_string(root) + " (the primary) arrived after " +
+        Ranks(gave_up) + " had given up waiting " + secs + " s for it (timeout_secs)" +
+        (missing.empty() ? "" : "; " + Ranks(missing) + " did not arrive"));
+  } else if (!missing.empty()) {
+    verdict = DeadlineExceededError(std::string(phase) + ": " + Ranks(missing) +
+                                    " did not arrive within " + secs + " s (timeout_secs)");
   } else {
     int lowest = -1, failed = 0;
     bool all_same = true;
-    for (int r = 0; r < size_; ++r) {
-      if (got[r]->ok()) {
+    for (const auto& [r, s] : got) {
+      if (s.ok()) {
         all_same = false;
         continue;
       }
       ++failed;
       if (lowest < 0) lowest = r;
-      else if (got[r]->ToString() != got[lowest]->ToString()) all_same = false;
+      else if (s.ToString() != got[lowest].ToString()) all_same = false;
     }
     if (lowest >= 0 && all_same) {
-      verdict = *got[lowest];  // an inner phase already agreed: keep its message
+      verdict = got[lowest];  // an inner phase already agreed: keep its message
     } else if (lowest >= 0) {
       std::string message =
-          (size_ > 1 ? "rank " + std::to_string(lowest) + ": " : "") + got[lowest]->message();
+          (all.size() > 1 ? "rank " + std::to_string(lowest) + ": " : "") + got[lowest].message();
       if (failed > 1) {
         message += " (also failed on " + std::to_string(failed - 1) + " other rank" +
                    (failed > 2 ? "s" : "") + ")";
       }
-      verdict = Status(got[lowest]->code(), std::move(message));
+      verdict = Status(got[lowest].code(), std::move(message));
     }
   }
-  const std::string payload = Encode(seq, verdict);
-  for (int r = 0; r < size_; ++r) {
-    if (r != root) PostSend(payload, r, kAgreeTag);  // late ranks find it when they arrive
+  const std::string payload = Encode(key, seq, verdict);
+  for (int r : all) {
+    if (r != root) PostSend(payload, r, kVerdictTag);  // late ranks find it when they arrive
   }
   return verdict;
 }
@@ -305,7 +543,7 @@ Result<std::shared_ptr<Communicator>> MpiCommunicator(MPI_Comm comm) {
   int rc = MPI_Comm_dup(comm, &dup);
   if (rc != MPI_SUCCESS) return MpiError(rc, "comm_dup");
   MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
-  return std::shared_ptr<Communicator>(std::make_shared<MpiComm>(dup));
+  return std::shared_ptr<Communicator>(std::make_shared<MpiComm>(dup, std::nullopt, ""));
 }
 
 namespace comm {

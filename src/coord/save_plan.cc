@@ -1,5 +1,7 @@
 #include "coord/save_plan.h"
 
+#include <algorithm>
+#include <cassert>
 #include <nlohmann/json.hpp>
 
 #include "base/box_ops.h"
@@ -217,6 +219,102 @@ std::vector<PlannedPiece> PlanWrites(const std::vector<std::vector<LeafDescripto
   return plan;
 }
 
+namespace {
+
+struct Holder {
+  int rank = 0;
+  int local_piece = 0;
+};
+
+// Every rank with a piece containing all of `box`, in rank order, with its first such piece.
+std::vector<Holder> HoldersOf(const std::vector<std::vector<LeafDescriptor>>& all,
+                              size_t leaf_index, const Box& box) {
+  std::vector<Holder> holders;
+  for (size_t r = 0; r < all.size(); ++r) {
+    const auto& boxes = all[r][leaf_index].boxes;
+    for (size_t p = 0; p < boxes.size(); ++p) {
+      if (boxes[p].shape.size() == box.shape.size() && base::Contains(boxes[p], box)) {
+        holders.push_back({static_cast<int>(r), static_cast<int>(p)});
+        break;
+      }
+    }
+  }
+  return holders;
+}
+
+// `box` cut along `dim` into `n` contiguous slices whose extents differ by at most one (the
+// larger ones first).
+std::vector<Box> Slices(const Box& box, size_t dim, int64_t n) {
+  std::vector<Box> out;
+  const int64_t extent = box.shape[dim];
+  int64_t start = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    Box slice = box;
+    slice.origin[dim] = box.origin[dim] + start;
+    slice.shape[dim] = extent / n + (i < extent % n ? 1 : 0);
+    start += slice.shape[dim];
+    out.push_back(std::move(slice));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<PlannedPiece> PlanWrites(const std::vector<std::vector<LeafDescriptor>>& all,
+                                     size_t leaf_index, const ReplicaParallel& rp,
+                                     std::vector<int64_t>* load) {
+  std::vector<int64_t> local_load;
+  if (load == nullptr) load = &local_load;
+  if (load->size() < all.size()) load->resize(all.size(), 0);
+  std::vector<PlannedPiece> base_plan = PlanWrites(all, leaf_index);
+  if (all.empty()) return base_plan;
+  const int64_t elem = static_cast<int64_t>(DTypeSize(all[0][leaf_index].stored_dtype));
+  if (!rp.enabled) {
+    for (const PlannedPiece& p : base_plan) (*load)[p.rank] += p.box.NumElements() * elem;
+    return base_plan;
+  }
+  std::vector<PlannedPiece> plan;
+  for (const PlannedPiece& planned : base_plan) {
+    std::vector<Holder> holders = HoldersOf(all, leaf_index, planned.box);
+    assert(!holders.empty() && "the planned rank holds its own box");
+    const int64_t bytes = planned.box.NumElements() * elem;
+    int64_t n = static_cast<int64_t>(holders.size());
+    if (rp.max_replicas > 0) n = std::min<int64_t>(n, rp.max_replicas);
+    if (rp.min_slice_bytes > 0) n = std::min(n, std::max<int64_t>(1, bytes / rp.min_slice_bytes));
+    size_t dim = 0;
+    if (n >= 2) {
+      const Shape& shape = planned.box.shape;
+      auto it = std::find_if(shape.begin(), shape.end(), [n](int64_t e) { return e >= n; });
+      if (it == shape.end()) {
+        it = std::max_element(shape.begin(), shape.end());  // the outermost of the largest
+        n = it == shape.end() ? 1 : *it;
+      }
+      dim = static_cast<size_t>(it - shape.begin());
+    }
+    n = std::max<int64_t>(n, 1);
+    // The n least loaded holders; stable_sort keeps rank order among equal loads.
+    std::stable_sort(holders.begin(), holders.end(), [&](const Holder& a, const Holder& b) {
+      return (*load)[a.rank] < (*load)[b.rank];
+    });
+    std::vector<Box> slices = n >= 2 ? Slices(planned.box, dim, n) : std::vector<Box>{planned.box};
+    for (size_t i = 0; i < slices.size(); ++i) {
+      (*load)[holders[i].rank] += slices[i].NumElements() * elem;
+      plan.push_back({holders[i].rank, holders[i].local_piece, std::move(slices[i])});
+    }
+  }
+  return plan;
+}
+
+std::vector<int64_t> BytesPerRank(const std::vector<PlannedPiece>& plan, size_t elem_size,
+                                  int nranks) {
+  std::vector<int64_t> bytes(static_cast<size_t>(std::max(nranks, 0)), 0);
+  for (const PlannedPiece& p : plan) {
+    assert(p.rank >= 0 && p.rank < nranks && "planned rank outside the communicator");
+    bytes[p.rank] += p.box.NumElements() * static_cast<int64_t>(elem_size);
+  }
+  return bytes;
+}
+
 Shape GreedyChunkShape(Shape chunk, size_t elem_size, int64_t max_bytes) {
   if (chunk.empty()) return chunk;
   for (auto& e : chunk) e = std::max<int64_t>(e, 1);
@@ -273,7 +371,8 @@ std::optional<Shape> ChooseChunkShape(const LeafDescriptor& leaf, bool compress,
   if (leaf.chunk_byte_size) return GreedyChunkShape(leaf.global_shape, elem, *leaf.chunk_byte_size);
   if (!compress) return std::nullopt;
   int64_t kMaxChunkBytes = 64 << 20;
-  if (max_chunk_bytes) kMaxChunkBytes = std::max<int64_t>(1, std::min(kMaxChunkBytes, *max_chunk_bytes));
+  if (max_chunk_bytes)
+    kMaxChunkBytes = std::max<int64_t>(1, std::min(kMaxChunkBytes, *max_chunk_bytes));
   Shape start = plan.empty() ? leaf.global_shape : plan.front().box.shape;
   return GreedyChunkShape(start, elem, kMaxChunkBytes);
 }

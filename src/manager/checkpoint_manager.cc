@@ -7,6 +7,7 @@
 
 #include "base/fs.h"
 #include "checkpoint/async_saver.h"
+#include "checkpoint/coordination.h"
 #include "checkpoint/impl.h"
 #include "checkpoint/step.h"
 #include "coord/commit.h"
@@ -36,7 +37,7 @@ manager::StepNameFormat NameFormat(const CheckpointManagerOptions& o) {
 }
 
 // The manager's own option checks (policies validate themselves).
-Status ValidateOptions(const CheckpointManagerOptions& o, int comm_size) {
+Status ValidateOptions(const CheckpointManagerOptions& o) {
   auto bad = [](const std::string& field, const std::string& why) {
     return InvalidArgumentError("CheckpointManagerOptions." + field + " " + why);
   };
@@ -60,13 +61,6 @@ Status ValidateOptions(const CheckpointManagerOptions& o, int comm_size) {
                  "must be a plain directory name that is not a step name, got '" + sub + "'");
     }
   }
-  const int primary = o.multiprocessing_options.primary_host;
-  if (primary < 0 || primary >= comm_size) {
-    return bad("multiprocessing_options.primary_host",
-               std::to_string(primary) + " is not a rank of the communicator (size " +
-                   std::to_string(comm_size) + ")");
-  }
-  CAIRN_RETURN_IF_ERROR(CheckImplemented(o.multiprocessing_options));
   CAIRN_RETURN_IF_ERROR(CheckImplemented(o.save_options));
   CAIRN_RETURN_IF_ERROR(CheckImplemented(o.restore_options));
   CAIRN_RETURN_IF_ERROR(ValidateMemoryOptions(o.memory_options));
@@ -140,9 +134,14 @@ std::shared_ptr<const PreservationPolicy> DefaultPreservationPolicy(
 
 }  // namespace
 
-CheckpointManager::CheckpointManager(std::shared_ptr<Communicator> comm, fs::path directory,
-                                     CheckpointManagerOptions options)
-    : comm_(std::move(comm)), directory_(std::move(directory)), options_(std::move(options)) {
+CheckpointManager::CheckpointManager(
+    std::shared_ptr<const checkpoint::Coordination> coordination, fs::path directory,
+    CheckpointManagerOptions options)
+    : coord_(std::move(coordination)),
+      comm_(coord_->comm),
+      storage_(coord_->storage),
+      directory_(std::move(directory)),
+      options_(std::move(options)) {
   checkpointer_options_.multiprocessing = options_.multiprocessing_options;
   checkpointer_options_.file = options_.file_options;
   checkpointer_options_.checkpointables = options_.checkpointables_options;
@@ -150,6 +149,7 @@ CheckpointManager::CheckpointManager(std::shared_ptr<Communicator> comm, fs::pat
   checkpointer_options_.memory_options = options_.memory_options;
   // The manager calls the finalization callback itself (after cleaning up old steps).
   checkpointer_options_.async_options.post_finalization_callback = nullptr;
+  checkpointer_options_ = checkpoint::InternalOptions(std::move(checkpointer_options_), *coord_);
 }
 
 CheckpointManager::~CheckpointManager() { Close().IgnoreError(); }
@@ -157,23 +157,29 @@ CheckpointManager::~CheckpointManager() { Close().IgnoreError(); }
 Result<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
     std::shared_ptr<Communicator> comm, fs::path directory, CheckpointManagerOptions options,
     json metadata) {
-  if (!comm) return InvalidArgumentError("CheckpointManager::Create: null communicator");
-  Status st = ValidateOptions(options, comm->size());
+  CAIRN_ASSIGN_OR_RETURN(
+      auto c, checkpoint::Coordinate(comm, options.multiprocessing_options,
+                                     options.async_options.timeout_secs,
+                                     "CheckpointManager::Create"));
+  auto coordination = std::make_shared<const checkpoint::Coordination>(std::move(c));
+  comm = coordination->comm;
+  checkpoint::PhaseLabel label(*comm, coordination->Key("manager.create"));
+  Status st = ValidateOptions(options);
   if (st.ok() && directory.empty()) st = InvalidArgumentError("empty checkpoint directory path");
   if (st.ok() && !metadata.is_object()) {
     st = InvalidArgumentError("root metadata must be a JSON object");
   }
   CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm, st));
   std::unique_ptr<CheckpointManager> m(
-      new CheckpointManager(comm, std::move(directory), std::move(options)));
+      new CheckpointManager(coordination, std::move(directory), std::move(options)));
   m->save_policy_ = DefaultSavePolicy(m->options_);
   m->preservation_policy_ = DefaultPreservationPolicy(m->options_);
   m->root_metadata_ = std::move(metadata);
   const CheckpointManagerOptions& o = m->options_;
   const auto mode = o.file_options.path_permission_mode;
 
-  // The primary prepares the directory.
-  if (comm->rank() == o.multiprocessing_options.primary_host) {
+  // The primary prepares the directory (every rank its own when every rank is primary).
+  if (m->storage_->rank() == *m->checkpointer_options_.multiprocessing.primary_host) {
     st = [&]() -> Status {
       std::error_code ec;
       if (!fs::is_directory(m->directory_, ec)) {
@@ -204,15 +210,17 @@ Result<std::unique_ptr<CheckpointManager>> CheckpointManager::Create(
   CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm, watcher.status()));
   m->preemption_ = std::move(watcher).value();
   if (o.enable_async_checkpointing && !o.read_only) {
-    CAIRN_ASSIGN_OR_RETURN(m->saver_,
-                           checkpoint::AsyncSaver::Create(comm, m->checkpointer_options_));
+    auto saver = checkpoint::AsyncSaver::Create(m->storage_, m->checkpointer_options_);
+    CAIRN_RETURN_IF_ERROR(coordination->Agree(saver.status()));
+    m->saver_ = std::move(saver).value();
   }
-  CAIRN_RETURN_IF_ERROR(m->Scan(*comm, /*prune=*/false));
+  CAIRN_RETURN_IF_ERROR(coordination->Agree(m->Scan(*m->storage_, /*prune=*/false)));
   return m;
 }
 
 Status CheckpointManager::Scan(Communicator& comm, bool prune) {
-  const bool is_primary = comm.rank() == options_.multiprocessing_options.primary_host;
+  const int primary = *checkpointer_options_.multiprocessing.primary_host;
+  const bool is_primary = comm.rank() == primary;
   std::string payload;
   Status st;
   if (is_primary) {
@@ -261,7 +269,7 @@ Status CheckpointManager::Scan(Communicator& comm, bool prune) {
     payload = manager::StepsToJson(steps).dump();
   }
   CAIRN_RETURN_IF_ERROR(AgreeOnStatus(
-      comm, comm.Broadcast(payload, options_.multiprocessing_options.primary_host)));
+      comm, comm.Broadcast(payload, primary)));
   {
     std::lock_guard<std::mutex> lock(steps_mu_);
     steps_ = manager::StepsFromJson(json::parse(payload, nullptr, false));
@@ -311,7 +319,8 @@ std::optional<int64_t> CheckpointManager::BestStep() const {
 Status CheckpointManager::Reload() {
   // A save in flight would change the directory under the listing: let it finish first.
   if (saver_) saver_->WaitUntilFinished().IgnoreError();  // its failure stays to be reported
-  return Scan(*comm_, /*prune=*/false);
+  checkpoint::PhaseLabel label(*comm_, coord_->Key("manager.reload"));
+  return coord_->Agree(Scan(*storage_, /*prune=*/false));
 }
 
 Result<bool> CheckpointManager::ReachedPreemption(int64_t step) {
@@ -324,12 +333,12 @@ Result<bool> CheckpointManager::ReachedPreemption(int64_t step) {
 Result<bool> CheckpointManager::ShouldSave(int64_t step) {
   if (options_.read_only) return false;
   if (!preemption_) return FailedPreconditionError("CheckpointManager is closed");
-  CAIRN_RETURN_IF_ERROR(CheckStepIsNew(step));
+  CAIRN_RETURN_IF_ERROR(coord_->Agree(CheckStepIsNew(step)));
   // The primary decides (its clock for time-based policies), for both possible preemption
   // outcomes, and the decisions ride along the preemption check: one collective in all.
   // The third value says whether a background save failed on some rank (see Save).
   std::vector<int64_t> decisions{0, 0, saver_ && saver_->FailureKnown() ? 1 : 0};
-  if (comm_->rank() == options_.multiprocessing_options.primary_host) {
+  if (comm_->rank() == coord_->root) {
     const PolicyCheckpointInfo candidate{step, std::chrono::system_clock::now(), std::nullopt};
     // The policies see the step in flight as saved, and that a save is in progress.
     std::vector<StepInfo> steps = Steps();
@@ -370,7 +379,7 @@ Status CheckpointManager::CheckStepIsNew(int64_t step) const {
 
 Status CheckpointManager::TakeSaveFailure() {
   if (!saver_) return OkStatus();
-  Status st = saver_->TakeFailure();
+  Status st = coord_->Agree(saver_->TakeFailure());
   if (!st.ok()) in_flight_.reset();  // that step was not committed
   return st;
 }
@@ -422,7 +431,7 @@ Result<bool> CheckpointManager::Save(int64_t step, const CheckpointArgs& args,
   if (saver_ && !saver_->threaded()) saver_->WaitUntilFinished().IgnoreError();
   if (params.force) {
     CAIRN_RETURN_IF_ERROR(TakeSaveFailure());
-    CAIRN_RETURN_IF_ERROR(CheckStepIsNew(step));
+    CAIRN_RETURN_IF_ERROR(coord_->Agree(CheckStepIsNew(step)));
   } else {
     CAIRN_ASSIGN_OR_RETURN(bool should, ShouldSave(step));
     // A background failure known on any rank is returned now on every rank, saving or not.
@@ -448,9 +457,9 @@ Result<bool> CheckpointManager::Save(int64_t step, const CheckpointArgs& args,
   if (st.ok()) st = items.status();
   const fs::path dir = StepDirectory(step);
   const std::string what = "step " + std::to_string(step);
-  CAIRN_RETURN_IF_ERROR(comm_->AgreeWithin(st, "save of " + what,
+  CAIRN_RETURN_IF_ERROR(comm_->AgreeWithin(st, "save of " + what + " [" + comm_->phase() + "]",
                                            std::chrono::seconds(options_.async_options.timeout_secs),
-                                           options_.multiprocessing_options.primary_host));
+                                           coord_->root));
   if (saver_) {
     // The previous save's failure, if it failed after the check above.
     CAIRN_RETURN_IF_ERROR(TakeSaveFailure());
@@ -462,14 +471,14 @@ Result<bool> CheckpointManager::Save(int64_t step, const CheckpointArgs& args,
       }
       return OkStatus();
     };
-    CAIRN_RETURN_IF_ERROR(saver_->Save(dir, std::move(items).value(), so, after_commit)
-                              .WithContext(what));
+    CAIRN_RETURN_IF_ERROR(coord_->Agree(
+        saver_->Save(dir, std::move(items).value(), so, after_commit).WithContext(what)));
     in_flight_ = StepInfo{step, dir.filename().string(), coord::NowNanos(), params.metrics};
     return true;
   }
-  CAIRN_RETURN_IF_ERROR(
-      checkpoint::SaveStep(*comm_, checkpointer_options_, dir, *items, so).WithContext(what));
-  st = Scan(*comm_, /*prune=*/true);
+  CAIRN_RETURN_IF_ERROR(coord_->Agree(
+      checkpoint::SaveStep(*storage_, checkpointer_options_, dir, *items, so).WithContext(what)));
+  st = coord_->Agree(Scan(*storage_, /*prune=*/true));
   if (!st.ok()) {
     return Status(st.code(), what + " was committed, but cleaning up old steps failed: " +
                                  std::string(st.message()));
@@ -490,14 +499,26 @@ Status CheckpointManager::Restore(std::optional<int64_t> step, const CheckpointA
   // Waits for the save in flight; its failure is returned instead of restoring.
   CAIRN_RETURN_IF_ERROR(TakeSaveFailure());
   if (!step) step = LatestStep();
+  if (coord_->every_rank_primary) {
+    // Each rank lists its own copy: they must agree on the step to restore.
+    std::vector<int64_t> v = {step.value_or(-1), -step.value_or(-1)};
+    CAIRN_RETURN_IF_ERROR(AgreeOnStatus(*comm_, comm_->AllReduceMin(v)));
+    if (v[0] != -v[1]) {
+      return FailedPreconditionError(
+          "the ranks' own copies of '" + directory_.string() + "' (primary_host none) hold " +
+          "different latest steps (from " + std::to_string(v[0]) + " to " +
+          std::to_string(-v[1]) + ", -1 meaning none); pass the step to restore explicitly");
+    }
+  }
   if (!step) {
     return NotFoundError("no committed step to restore in '" + directory_.string() + "'");
   }
   const auto info = Find(*step);
-  if (!info) return NotFoundError(NotFoundMessage(*step));
-  return checkpoint::RestoreStep(*comm_, checkpointer_options_, directory_ / info->name, args,
-                                 options)
-      .WithContext("step " + std::to_string(*step));
+  CAIRN_RETURN_IF_ERROR(coord_->Agree(info ? OkStatus() : NotFoundError(NotFoundMessage(*step))));
+  checkpoint::PhaseLabel label(*comm_, coord_->Key("manager.restore." + std::to_string(*step)));
+  return coord_->Agree(checkpoint::RestoreStep(*storage_, checkpointer_options_,
+                                               directory_ / info->name, args, options)
+                           .WithContext("step " + std::to_string(*step)));
 }
 
 Result<std::map<std::string, Tree>> CheckpointManager::ItemMetadata(int64_t step) const {
