@@ -143,8 +143,8 @@ class MpiComm final : public Communicator {
       if (rc != MPI_SUCCESS) return MpiError(rc, "broadcast");
     } else {
       MPI_Request req = MPI_REQUEST_NULL;
-      CAIRN_RETURN_IF_ERROR(Finish(MPI_Ibcast(n.get(), 1, MPI_UNSIGNED_LONG_LONG, root, comm_, &req),
-                                   &req, n, "broadcast"));
+      CAIRN_RETURN_IF_ERROR(Finish(
+          MPI_Ibcast(n.get(), 1, MPI_UNSIGNED_LONG_LONG, root, comm_, &req), &req, n, "broadcast"));
     }
     if (rank_ != root) data.resize(*n);
     return BroadcastChunks(data.data(), *n, root);
@@ -175,9 +175,9 @@ class MpiComm final : public Communicator {
       int rc = MPI_Allgather(&b->n, 1, MPI_INT, b->counts.data(), 1, MPI_INT, comm_);
       if (rc != MPI_SUCCESS) return MpiError(rc, "allgather");
     } else {
-      CAIRN_RETURN_IF_ERROR(Finish(
-          MPI_Iallgather(&b->n, 1, MPI_INT, b->counts.data(), 1, MPI_INT, comm_, &req), &req, b,
-          "allgather"));
+      CAIRN_RETURN_IF_ERROR(
+          Finish(MPI_Iallgather(&b->n, 1, MPI_INT, b->counts.data(), 1, MPI_INT, comm_, &req), &req,
+                 b, "allgather"));
     }
     long long total = 0;
     for (int r = 0; r < size_; ++r) {
@@ -194,10 +194,10 @@ class MpiComm final : public Communicator {
       if (rc != MPI_SUCCESS) return MpiError(rc, "allgatherv");
     } else {
       b->mine.assign(mine);
-      CAIRN_RETURN_IF_ERROR(Finish(MPI_Iallgatherv(b->mine.data(), b->n, MPI_BYTE, b->all.data(),
-                                                   b->counts.data(), b->displs.data(), MPI_BYTE,
-                                                   comm_, &req),
-                                   &req, b, "allgather"));
+      CAIRN_RETURN_IF_ERROR(
+          Finish(MPI_Iallgatherv(b->mine.data(), b->n, MPI_BYTE, b->all.data(), b->counts.data(),
+                                 b->displs.data(), MPI_BYTE, comm_, &req),
+                 &req, b, "allgather"));
     }
     std::vector<std::string> out(size_);
     for (int r = 0; r < size_; ++r) out[r] = b->all.substr(b->displs[r], b->counts[r]);
@@ -293,7 +293,8 @@ class MpiComm final : public Communicator {
       m->key = text.substr(0, a);
       m->seq = std::stoull(text.substr(a + 1, b - a - 1));
       const int code = std::stoi(text.substr(b + 1, c - b - 1));
-      m->status = code == 0 ? OkStatus() : Status(static_cast<StatusCode>(code), text.substr(c + 1));
+      m->status =
+          code == 0 ? OkStatus() : Status(static_cast<StatusCode>(code), text.substr(c + 1));
     } catch (const std::exception&) {
       return false;
     }
@@ -381,8 +382,10 @@ class MpiComm final : public Communicator {
     abandoned_.push_back(std::move(request));
     abandoned_.push_back(std::move(keep));
     broken_ = PhaseFor(what);
-    return DeadlineExceededError(broken_ + ": every rank arrived, but the collective did not "
-                                 "complete within " + Seconds(*timeout_) +
+    return DeadlineExceededError(broken_ +
+                                 ": every rank arrived, but the collective did not "
+                                 "complete within " +
+                                 Seconds(*timeout_) +
                                  " s (timeout_secs); a rank may have died inside it, and the "
                                  "communicator cannot be used again");
   }
@@ -401,9 +404,9 @@ class MpiComm final : public Communicator {
       const size_t len = std::min(n - off, kBounceBytes);
       if (rank_ == root) std::memcpy(bounce->data(), data + off, len);
       MPI_Request req = MPI_REQUEST_NULL;
-      CAIRN_RETURN_IF_ERROR(Finish(MPI_Ibcast(bounce->data(), static_cast<int>(len), MPI_BYTE,
-                                              root, comm_, &req),
-                                   &req, bounce, "broadcast"));
+      CAIRN_RETURN_IF_ERROR(
+          Finish(MPI_Ibcast(bounce->data(), static_cast<int>(len), MPI_BYTE, root, comm_, &req),
+                 &req, bounce, "broadcast"));
       if (rank_ != root) std::memcpy(data + off, bounce->data(), len);
       off += len;
     }
@@ -462,9 +465,9 @@ Status MpiComm::Agree(const std::string& key, const std::vector<int>* members, i
     }
     // Tell the root, so that when it comes it does not enter a collective we will not be in.
     PostSend(Encode(key, seq, OkStatus()), root, kGaveUpTag);
-    return DeadlineExceededError(std::string(phase) + ": the primary rank " +
-                                 std::to_string(root) + " did not answer within " + secs +
-                                 " s (timeout_secs; rank " + std::to_string(rank_) + " waited)");
+    return DeadlineExceededError(std::string(phase) + ": the primary rank " + std::to_string(root) +
+                                 " did not answer within " + secs + " s (timeout_secs; rank " +
+                                 std::to_string(rank_) + " waited)");
   }
   // The root collects every member's outcome until the deadline.
   std::vector<int> all;
@@ -508,8 +511,10 @@ Status MpiComm::Agree(const std::string& key, const std::vector<int>* members, i
         continue;
       }
       ++failed;
-      if (lowest < 0) lowest = r;
-      else if (s.ToString() != got[lowest].ToString()) all_same = false;
+      if (lowest < 0)
+        lowest = r;
+      else if (s.ToString() != got[lowest].ToString())
+        all_same = false;
     }
     if (lowest >= 0 && all_same) {
       verdict = got[lowest];  // an inner phase already agreed: keep its message

@@ -14,11 +14,15 @@ class SelfComm final : public Communicator {
   int size() const override { return 1; }
   Status Barrier() override { return OkStatus(); }
   Status Broadcast(std::string&, int root) override {
-    if (root != 0) return InvalidArgumentError("broadcast root " + std::to_string(root) + " out of range");
+    if (root != 0) {
+      return InvalidArgumentError("broadcast root " + std::to_string(root) + " out of range");
+    }
     return OkStatus();
   }
   Status BroadcastBytes(void*, size_t, int root) override {
-    if (root != 0) return InvalidArgumentError("broadcast root " + std::to_string(root) + " out of range");
+    if (root != 0) {
+      return InvalidArgumentError("broadcast root " + std::to_string(root) + " out of range");
+    }
     return OkStatus();
   }
   Result<std::vector<std::string>> AllGather(std::string_view mine) override {
@@ -46,7 +50,9 @@ class SelfComm final : public Communicator {
   const std::string& phase() const override { return phase_; }
   Status AgreeWithin(const Status& local, std::string_view, std::chrono::milliseconds,
                      int root) override {
-    if (root != 0) return InvalidArgumentError("agreement root " + std::to_string(root) + " out of range");
+    if (root != 0) {
+      return InvalidArgumentError("agreement root " + std::to_string(root) + " out of range");
+    }
     return local;
   }
   bool SupportsConcurrentThreads() const override { return true; }
