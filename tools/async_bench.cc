@@ -59,6 +59,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "cairn/cairn.hpp"
 #include "cairn/mpi.h"
 
@@ -68,6 +69,12 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+using cairn_tools::Median;
+using cairn_tools::Mix;
+using cairn_tools::FsType;
+using cairn_tools::LoadAverage;
+using cairn_tools::ParseOnOff;
 
 constexpr double kMiB = 1024.0 * 1024.0;
 constexpr int64_t kCols = 4096;  // 16 KiB rows
@@ -119,19 +126,6 @@ double CpuSeconds(clockid_t clock) {
 double MaxOverRanks(double v) {
   MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
   return v;
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-bool ParseOnOff(const std::string& text, const char* name) {
-  if (text == "on" || text == "true" || text == "1") return true;
-  if (text == "off" || text == "false" || text == "0") return false;
-  throw po::error(std::string("--") + name + " takes on or off, got '" + text + "'");
 }
 
 bool Has(const std::string& list, const std::string& item) {
@@ -196,13 +190,6 @@ bool ParseOptions(int argc, char** argv, Options& o, int& exit_code) {
     return false;
   }
   return true;
-}
-
-uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
 }
 
 // One array's local row block, and a pre-touched buffer of the same size for the memcpy baseline.
@@ -336,28 +323,6 @@ bool HwmResetWorks() {
   return ResetHwm() && ReadRss().hwm < peak - static_cast<int64_t>(n / 2);
 }
 
-std::string FsType(const fs::path& dir) {
-  struct statfs s {};
-  if (::statfs(dir.c_str(), &s) != 0) return "unknown";
-  switch (static_cast<unsigned long>(s.f_type)) {
-    case 0x01021994:
-      return "tmpfs";
-    case 0xEF53:
-      return "ext4";
-    case 0x58465342:
-      return "xfs";
-    case 0x9123683E:
-      return "btrfs";
-    case 0x794c7630:
-      return "overlayfs";
-    default: {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(s.f_type));
-      return buf;
-    }
-  }
-}
-
 // The baseline of the commit: this rank's bytes written to its own file, then fsync.
 void WriteBaseline(const fs::path& file, const std::vector<Array>& arrays) {
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -436,13 +401,6 @@ struct Run {
   bool capped = false;  // the compute loop gave up waiting for the save (see --cap)
   json perf;
 };
-
-std::string LoadAverage() {
-  std::ifstream f("/proc/loadavg");
-  std::string one, five;
-  f >> one >> five;
-  return one + " (1 min), " + five + " (5 min)";
-}
 
 const char* Verdict(bool met) { return met ? "met" : "MISSED"; }
 

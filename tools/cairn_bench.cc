@@ -40,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "cairn/checkpointer.h"
 #include "cairn/mpi.h"
 
@@ -48,6 +49,11 @@ namespace po = boost::program_options;
 using nlohmann::json;
 
 namespace {
+
+using cairn_tools::Median;
+using cairn_tools::Mix;
+using cairn_tools::FsType;
+using cairn_tools::ParseOnOff;
 
 struct Options {
   int64_t size = int64_t{1} << 30;
@@ -96,12 +102,6 @@ std::optional<int64_t> ParseSize(std::string text) {
     if (unit == name && value > 0) return static_cast<int64_t>(value * mult);
   }
   return std::nullopt;
-}
-
-bool ParseOnOff(const std::string& text, const char* name) {
-  if (text == "on" || text == "true" || text == "1") return true;
-  if (text == "off" || text == "false" || text == "0") return false;
-  throw po::error(std::string("--") + name + " takes on or off, got '" + text + "'");
 }
 
 // Returns false after printing usage/errors (rank 0), or when --help was asked.
@@ -176,13 +176,6 @@ struct Leaf {
   std::vector<float> data, restored;
   int64_t bytes() const { return rows * cols * static_cast<int64_t>(sizeof(float)); }
 };
-
-uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 void Fill(Leaf& leaf, int leaf_index, const std::string& kind) {
   const uint64_t salt = Mix(static_cast<uint64_t>(leaf_index) + 1);
@@ -358,40 +351,6 @@ struct Series {
     return r;
   }
 };
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-std::string FsType(const fs::path& dir) {
-  struct statfs s {};
-  if (::statfs(dir.c_str(), &s) != 0) return "unknown";
-  switch (static_cast<unsigned long>(s.f_type)) {
-    case 0x01021994:
-      return "tmpfs";
-    case 0xEF53:
-      return "ext2/3/4";
-    case 0x58465342:
-      return "xfs";
-    case 0x9123683E:
-      return "btrfs";
-    case 0x6969:
-      return "nfs";
-    case 0x0BD00BD0:
-      return "lustre";
-    case 0x47504653:
-      return "gpfs";
-    case 0x794c7630:
-      return "overlayfs";
-    default: {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(s.f_type));
-      return buf;
-    }
-  }
-}
 
 }  // namespace
 

@@ -50,6 +50,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "cairn/cairn.hpp"
 #include "cairn/mpi.h"
 
@@ -58,6 +59,11 @@ namespace po = boost::program_options;
 using nlohmann::json;
 
 namespace {
+
+using cairn_tools::Median;
+using cairn_tools::Mix;
+using cairn_tools::FsType;
+using cairn_tools::LoadAverage;
 
 constexpr double kMiB = 1024.0 * 1024.0;
 constexpr int64_t kCols = 4096;  // 16 KiB rows
@@ -92,13 +98,6 @@ void Check(const cairn::Status& s, const std::string& what) {
 
 void CheckErrno(bool ok, const std::string& what) {
   if (!ok) Die(what + ": " + std::strerror(errno));
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 // Returns false after printing usage or errors (rank 0), or when --help was asked.
@@ -145,13 +144,6 @@ bool ParseOptions(int argc, char** argv, Options& o, int& exit_code) {
     return false;
   }
   return true;
-}
-
-uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
 }
 
 // Where this rank sits: `replicas` copies of the state, each cut into `shards` row blocks.
@@ -393,35 +385,6 @@ json RunJson(const Run& r) {
             {"performance_metrics", r.save_single.perf}}},
           {"restore_every_replica_reads", restore(r.every)},
           {"restore_load_and_broadcast", restore(r.bcast)}};
-}
-
-std::string FsType(const fs::path& dir) {
-  struct statfs s {};
-  if (::statfs(dir.c_str(), &s) != 0) return "unknown";
-  switch (static_cast<unsigned long>(s.f_type)) {
-    case 0x01021994:
-      return "tmpfs";
-    case 0xEF53:
-      return "ext2/3/4";
-    case 0x58465342:
-      return "xfs";
-    case 0x9123683E:
-      return "btrfs";
-    case 0x794c7630:
-      return "overlayfs";
-    default: {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(s.f_type));
-      return buf;
-    }
-  }
-}
-
-std::string LoadAverage() {
-  std::ifstream f("/proc/loadavg");
-  std::string one, five;
-  f >> one >> five;
-  return one + " (1 min), " + five + " (5 min)";
 }
 
 // Rank 0: the table of medians, as printed lines and JSON.
