@@ -210,7 +210,8 @@ TEST_P(ManagerTest, TrashInsteadOfDeletion) {
   for (int64_t step : {10, 20, 30}) ASSERT_TRUE(SaveModel(*m, step).ok());
   EXPECT_EQ(m->AllSteps(), std::vector<int64_t>{30});
   EXPECT_EQ(StepDirs(root), (std::set<std::string>{"30", "trash"}));
-  EXPECT_EQ(Entries(root / "trash"), (std::set<std::string>{"10", "20"}));
+  // The marker file tells `cairn ls` / `cairn gc` that this is a trash directory.
+  EXPECT_EQ(Entries(root / "trash"), (std::set<std::string>{".cairn-trash", "10", "20"}));
   // Trashed steps are whole checkpoints (restorable by hand) and are never listed as steps.
   if (rank_ == 0) {
     EXPECT_TRUE(IsCommittedCheckpoint(root / "trash" / "10"));
@@ -225,7 +226,7 @@ TEST_P(ManagerTest, TrashInsteadOfDeletion) {
   auto m2 = Open(o2, dir_.path() / "t2");
   ASSERT_NE(m2, nullptr);
   for (int64_t step : {1, 2}) ASSERT_TRUE(SaveModel(*m2, step).ok());
-  EXPECT_EQ(Entries(dir_.path() / "graveyard"), (std::set<std::string>{"1"}));
+  EXPECT_EQ(Entries(dir_.path() / "graveyard"), (std::set<std::string>{".cairn-trash", "1"}));
 }
 
 TEST_P(ManagerTest, StepNamesWithPrefixAndFixedWidth) {

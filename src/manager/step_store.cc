@@ -62,8 +62,15 @@ Status DeleteStep(const fs::path& root, const std::string& name,
   const fs::path from = root / name;
   if (trash) {
     CAIRN_RETURN_IF_ERROR(base::CreateDirectories(*trash, mode));
-    fs::path to = *trash / name;
     std::error_code ec;
+    // The marker tells `cairn ls` and `cairn gc` that this directory is a manager's trash.
+    const fs::path marker = *trash / kTrashMarkerFile;
+    if (!fs::exists(marker, ec)) {
+      CAIRN_RETURN_IF_ERROR(base::WriteFileDurably(
+          marker, "steps deleted by a cairn CheckpointManager; `cairn gc` empties this directory\n",
+          mode));
+    }
+    fs::path to = *trash / name;
     if (fs::exists(to, ec)) to = *trash / (name + "." + std::to_string(coord::NowNanos()));
     if (std::rename(from.c_str(), to.c_str()) != 0) {
       const int err = errno;

@@ -15,6 +15,8 @@ namespace cairn::manager {
 
 inline constexpr char kRootMetadataDir[] = "metadata";
 inline constexpr char kRootMetadataFile[] = "_ROOT_METADATA";
+/// Written into a trash directory (DeletionOptions) when the first step is moved there.
+inline constexpr char kTrashMarkerFile[] = ".cairn-trash";
 
 /// The committed steps under `root` (ascending). Temporary, trash and unparsable entries are
 /// skipped; so is a step whose `_CHECKPOINT_METADATA` cannot be read (not a usable checkpoint).

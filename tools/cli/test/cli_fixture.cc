@@ -1,0 +1,135 @@
+// Writes checkpoints for the `cairn` CLI tests (tools/cli/test/*.sh): a CheckpointManager root
+// with steps 1..N, each holding a tree of every kind of leaf, decomposed over the ranks.
+//
+//   cli_fixture ROOT [--backend hdf5|reference] [--compression 0|1] [--steps N] [--keep K]
+//                    [--trash SUBDIR] [--perturb KEY] [--big ROWS]
+//
+// Values depend only on the step and the element index, never on the rank count, so fixtures
+// written at different rank counts hold equal arrays. --perturb KEY adds 0.5 to element 7 of that
+// float leaf (params.w or params.b) in every step. --big ROWS makes params.w ROWS x 23 (for
+// bounded-memory runs). Exit 0 on success; on failure prints the error and exits 1 on every rank.
+#include <mpi.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "base/convert.h"
+#include "cairn/cairn.hpp"
+#include "cairn/mpi.h"
+
+namespace {
+
+void Split(int64_t n, int size, int rank, int64_t& begin, int64_t& count) {
+  count = n / size + (rank < n % size ? 1 : 0);
+  begin = rank * (n / size) + std::min<int64_t>(rank, n % size);
+}
+
+int Fail(const std::string& what, const cairn::Status& s) {
+  std::fprintf(stderr, "cli_fixture: %s: %s\n", what.c_str(), s.ToString().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: cli_fixture ROOT [options]\n");
+    MPI_Abort(MPI_COMM_WORLD, 2);
+  }
+  std::string root = argv[1], backend = "hdf5", trash, perturb;
+  bool compression = true;
+  int steps = 2;
+  int64_t keep = 0, rows = 37;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--backend") backend = v;
+    else if (k == "--compression") compression = v != "0";
+    else if (k == "--steps") steps = std::atoi(v.c_str());
+    else if (k == "--keep") keep = std::atoll(v.c_str());
+    else if (k == "--trash") trash = v;
+    else if (k == "--perturb") perturb = v;
+    else if (k == "--big") rows = std::atoll(v.c_str());
+    else {
+      std::fprintf(stderr, "cli_fixture: unknown option %s\n", k.c_str());
+      MPI_Abort(MPI_COMM_WORLD, 2);
+    }
+  }
+  auto comm = cairn::MpiCommunicator(MPI_COMM_WORLD);
+  if (!comm.ok()) return Fail("MpiCommunicator", comm.status());
+  cairn::CheckpointManagerOptions o;
+  o.save_options.backend = backend;
+  o.save_options.array.use_compression = compression;
+  if (keep > 0) o.max_to_keep = keep;
+  if (!trash.empty()) o.deletion_options.todelete_subdir = trash;
+  auto mgr = cairn::CheckpointManager::Create(*comm, root, o);
+  if (!mgr.ok()) return Fail("CheckpointManager::Create", mgr.status());
+
+  constexpr int64_t kCols = 23;
+  int64_t r0 = 0, nr = 0, c0 = 0, nc = 0;
+  Split(rows, size, rank, r0, nr);
+  Split(7, size, rank, c0, nc);
+  for (int64_t step = 1; step <= steps; ++step) {
+    // params.w: rows x 23 float32, row blocks. params.b: 23 float64, replicated on every rank.
+    std::vector<float> w(nr * kCols);
+    for (int64_t i = 0; i < nr; ++i) {
+      for (int64_t j = 0; j < kCols; ++j) {
+        const int64_t g = (r0 + i) * kCols + j;
+        w[i * kCols + j] = static_cast<float>(step) + 0.001f * static_cast<float>(g % 9973);
+        if (perturb == "params.w" && g == 7) w[i * kCols + j] += 0.5f;
+      }
+    }
+    std::vector<double> b(kCols);
+    for (int64_t j = 0; j < kCols; ++j) b[j] = step * 10.0 + j;
+    if (perturb == "params.b") b[7] += 0.5;
+    // emb: 16 x 8 bfloat16, replicated. counts: 5 x 7 x 3 int32, blocks of the middle dimension.
+    std::vector<uint16_t> emb(16 * 8);
+    for (size_t i = 0; i < emb.size(); ++i) {
+      emb[i] = cairn::base::FloatToBfloat16(static_cast<float>(i) * 0.25f - step);
+    }
+    std::vector<int32_t> counts(5 * nc * 3);
+    for (int64_t a = 0; a < 5; ++a) {
+      for (int64_t m = 0; m < nc; ++m) {
+        for (int64_t z = 0; z < 3; ++z) {
+          counts[(a * nc + m) * 3 + z] = static_cast<int32_t>(((a * 7 + c0 + m) * 3 + z) * step);
+        }
+      }
+    }
+    std::vector<uint8_t> flags = {1, 0, 1, 1, 0, 0, 1, 0, 1};
+    cairn::Tree t;
+    t["params"]["w"] = cairn::DistributedArray{
+        .dtype = cairn::DType::kFloat32,
+        .global_shape = {rows, kCols},
+        .pieces = {{.box = {.origin = {r0, 0}, .shape = {nr, kCols}}, .data = w.data()}}};
+    t["params"]["b"] = cairn::DistributedArray::Replicated(cairn::DType::kFloat64, {kCols}, b.data());
+    t["emb"] = cairn::DistributedArray::Replicated(cairn::DType::kBfloat16, {16, 8}, emb.data());
+    t["counts"] = cairn::DistributedArray{
+        .dtype = cairn::DType::kInt32,
+        .global_shape = {5, 7, 3},
+        .pieces = {{.box = {.origin = {0, c0, 0}, .shape = {5, nc, 3}}, .data = counts.data()}}};
+    t["flags"] = cairn::DistributedArray::Replicated(cairn::DType::kBool, {9}, flags.data());
+    t["step"] = cairn::Scalar(step);
+    t["lr"] = cairn::Scalar(0.125 / step);
+    t["note"] = std::string("fixture");
+    cairn::StepSaveParams params;
+    params.metrics = nlohmann::json{{"loss", 1.0 / step}};
+    auto saved = (*mgr)->Save(
+        step,
+        cairn::Composite{{"default", cairn::StandardSave{t}},
+                         {"config", cairn::JsonSave{{{"rows", rows}, {"backend", backend}}}}},
+        params);
+    if (!saved.ok()) return Fail("Save " + std::to_string(step), saved.status());
+  }
+  cairn::Status s = (*mgr)->WaitUntilFinished();
+  if (!s.ok()) return Fail("WaitUntilFinished", s);
+  (*mgr).reset();
+  MPI_Finalize();
+  return 0;
+}
