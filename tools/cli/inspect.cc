@@ -187,7 +187,8 @@ int RunLs(Env& env, const std::vector<std::string>& args) {
                          AgeText(l["age_secs"]);
       std::string hint;
       if (kind == "trash") {
-        what = std::to_string(l["steps"].get<size_t>()) + " steps, " + what;
+        const size_t n = l["steps"].get<size_t>();
+        what = std::to_string(n) + (n == 1 ? " step, " : " steps, ") + what;
         hint = "(cairn gc empties it)";
       } else if (kind == "uncommitted") {
         hint = "(no commit_success.txt; left alone by cairn gc)";
