@@ -23,8 +23,8 @@ class Hdf5Backend final : public Backend {
 
 namespace hdf5 {
 
-std::mutex& Hdf5Mutex() {
-  static std::mutex mu;
+std::recursive_mutex& Hdf5Mutex() {
+  static std::recursive_mutex mu;
   return mu;
 }
 

@@ -17,7 +17,9 @@ Result<std::vector<std::vector<nlohmann::json>>> WriteItem(const BackendContext&
 Status ReadItem(const BackendContext& ctx, std::span<const ReadLeaf> leaves);
 
 /// Serialises this process's HDF5 calls: the packaged libhdf5 is not thread-safe, and an async
-/// checkpointer may save from a background thread while another item is restored.
-std::mutex& Hdf5Mutex();
+/// checkpointer may save from a background thread while another item is restored. Recursive: a
+/// WritePiece::acquire runs while the write holds it, and may itself read HDF5 (`cairn convert`
+/// from one HDF5 checkpoint into another).
+std::recursive_mutex& Hdf5Mutex();
 
 }  // namespace cairn::storage::hdf5

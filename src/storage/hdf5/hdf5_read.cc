@@ -154,7 +154,7 @@ Status ReadItem(const BackendContext& ctx, std::span<const ReadLeaf> leaves) {
     return OkStatus();
   }
 
-  std::lock_guard<std::mutex> lock(Hdf5Mutex());
+  std::lock_guard<std::recursive_mutex> lock(Hdf5Mutex());
   // Filters are looked up when a chunk is read; register ours for compressed items. A failure
   // here surfaces as a read error naming the dataset.
   RegisterZstdFilter().IgnoreError();

@@ -376,7 +376,7 @@ Result<std::vector<std::vector<nlohmann::json>>> WriteItem(const BackendContext&
         "hdf5 backend: writing " + file.string() + " from " + std::to_string(ctx.comm->size()) +
         " ranks needs an MPI communicator, got \"" + std::string(ctx.comm->kind()) + "\"");
   }
-  std::lock_guard<std::mutex> lock(Hdf5Mutex());
+  std::lock_guard<std::recursive_mutex> lock(Hdf5Mutex());
 
   // Everything a rank can get wrong on its own is checked before the first collective call.
   Status local;

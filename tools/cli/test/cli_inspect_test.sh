@@ -139,6 +139,15 @@ for n in names:
     x, y = a[n][()], b[n][()]
     assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), n
 PY
+# hdf5 -> hdf5 (each slab is read from one HDF5 file while the other is being written).
+expect 0 "${launch[@]}" -n "$np" "$cairn" convert A/2 A_h5h5 --to hdf5 --memory 512B
+"$py" - A/2/default/data.h5 A_h5h5/default/data.h5 <<'PY' || fail "values changed in hdf5 -> hdf5"
+import sys, h5py
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+for n in ["counts", "emb", "flags", "params/b", "params/w"]:
+    assert a[n][()].tobytes() == b[n][()].tobytes() and a[n].dtype == b[n].dtype, n
+assert b["params/w"].compression is not None or b["params/w"].id.get_create_plist().get_nfilters() > 0
+PY
 cmp A/3/config/metadata A_h5/config/metadata || fail "the JSON item was not copied"
 cmp A/3/_CHECKPOINT_METADATA A_h5/_CHECKPOINT_METADATA || fail "_CHECKPOINT_METADATA was not copied"
 # Running it again converts nothing (resume); an existing checkpoint destination is refused.
