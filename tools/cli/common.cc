@@ -341,7 +341,7 @@ void Progress::Advance(uint64_t n) {
 void Progress::Draw(bool force) {
   if (!on_) return;
   const auto now = std::chrono::steady_clock::now();
-  if (!force && now - last_ < std::chrono::milliseconds(100)) return;
+  if (!force && drawn_ && now - last_ < std::chrono::milliseconds(100)) return;
   last_ = now;
   const double frac = total_ == 0 ? 1.0 : std::min(1.0, double(done_) / double(total_));
   const int width = 30, filled = static_cast<int>(frac * width);

@@ -174,4 +174,12 @@ expect 2 "${launch[@]}" -n "$np" "$cairn" convert A_ref/3 BAD --to hdf5
 grep -q "params.w.*fails its checksum" err.txt || { cat err.txt; fail "corrupt source not named"; }
 [[ $(grep -c "^cairn convert:" err.txt) == 1 ]] || { cat err.txt; fail "corrupt source: not one line"; }
 [[ ! -e BAD ]] && ! compgen -G "BAD.cairn-tmp-*" >/dev/null || fail "a failed conversion left files"
+# A progress bar when stdout is a terminal (script(1) gives it one), none when it is a pipe.
+"${launch[@]}" -n 1 "$fixture" P --steps 1 --big 200000 --compression 0
+if command -v script >/dev/null; then
+  script -qec "'$cairn' convert P/1 P_tty --to reference --memory 64KiB" /dev/null >tty.txt
+  grep -q $'\r''convert 1 \[[#.]*\] *[0-9]*%' tty.txt || { od -c tty.txt | head; fail "no progress bar on a terminal"; }
+fi
+expect 0 "$cairn" convert P/1 P_pipe --to reference --memory 64KiB
+if grep -q $'\r' out.txt; then fail "progress bar drawn into a pipe"; fi
 echo "cli_inspect_test: ls, tree, gc and convert behave (np=$np)"
