@@ -2,21 +2,28 @@
 // rank count.
 //
 //   mpirun -n 4 build/tools/cairn-bench --size 1GiB --runs 5 --backend hdf5 --compression off
+//       [--mode sync|async]
+//   build/tools/cairn-bench --check-backend ocdbt   (no MPI: exit 0 if usable, else 3 and why)
 //
 // The state is one or more float32 2-D global arrays (`--leaves`) sharing `--size` bytes, each
 // cut into equal row blocks, one per rank. Every run does (baseline first in even runs, cairn
 // first in odd ones unless `--order fixed`):
 //   baseline save     each rank write()s its bytes to its own file in large chunks, then fsync
 //   baseline restore  each rank read()s them back into a separate buffer
-//   cairn save        Checkpointer::Save into a fresh step directory
-//   cairn restore     Checkpointer::Restore into the separate buffers (same decomposition)
+//   cairn save        Checkpointer::Save into a fresh step directory (`--mode sync`, the default);
+//                     with `--mode async`, AsyncCheckpointer::Save then WaitUntilFinished: the
+//                     phase's time is until the commit, and the time until Save() returned
+//                     (the application's blocking time, slowest rank) is recorded beside it
+//   cairn restore     Checkpointer::Restore (AsyncCheckpointer::Restore with `--mode async`) into
+//                     the separate buffers (same decomposition)
 // Each phase is timed with MPI_Wtime between barriers; the time of a phase is the slowest rank's.
 // Between a save and its restore every file written is dropped from the page cache
 // (fsync + posix_fadvise(POSIX_FADV_DONTNEED), outside the timed region) unless `--cold off`,
 // so both restores read from the device. Restored bytes are compared with the saved ones after
 // every restore (outside the timed region); a mismatch aborts. Outputs are deleted between runs.
 // Rank 0 prints the medians (GB = 1e9 bytes), min/max and cairn/baseline ratios; `--json FILE`
-// writes the same and every run's timings.
+// writes the same and every run's timings. In async mode the first save also fills the
+// checkpointer's staging pool (page faults): `--warmup 1` leaves it out of the medians.
 
 #include <fcntl.h>
 #include <mpi.h>
@@ -41,6 +48,9 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "cairn/args.h"
+#include "cairn/async_checkpointer.h"
+#include "cairn/backend.h"
 #include "cairn/checkpointer.h"
 #include "cairn/mpi.h"
 
@@ -61,6 +71,7 @@ struct Options {
   int runs = 5;
   int warmup = 0;
   std::string backend = "hdf5";
+  bool async = false;  // --mode async: AsyncCheckpointer
   bool compression = false;
   int level = 3;
   bool cold = true;
@@ -108,6 +119,7 @@ std::optional<int64_t> ParseSize(std::string text) {
 bool ParseOptions(int argc, char** argv, Options& o, int& exit_code) {
   std::string baseline = "file-per-rank";
   std::string size = "1GiB", compression = "off", cold = "on", verify = "on", chunk = "64MiB";
+  std::string mode = "sync";
   std::string dir;
   po::options_description desc("cairn-bench options");
   desc.add_options()("help,h", "this help")("size", po::value(&size)->default_value(size),
@@ -117,7 +129,10 @@ bool ParseOptions(int argc, char** argv, Options& o, int& exit_code) {
       "warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed repetitions first")(
       "backend", po::value(&o.backend)->default_value(o.backend),
       "cairn backend (hdf5, reference)")(
-      "compression", po::value(&compression)->default_value(compression), "zstd in cairn: on|off")(
+      "mode", po::value(&mode)->default_value(mode),
+      "sync (Checkpointer) or async (AsyncCheckpointer: save timed until the commit, blocking "
+      "time beside it)")("compression", po::value(&compression)->default_value(compression),
+                         "zstd in cairn: on|off")(
       "level", po::value(&o.level)->default_value(o.level), "zstd level when compressing")(
       "cold", po::value(&cold)->default_value(cold),
       "drop written files from the page cache before each restore: on|off")(
@@ -151,6 +166,8 @@ bool ParseOptions(int argc, char** argv, Options& o, int& exit_code) {
     o.cold = ParseOnOff(cold, "cold");
     o.verify_checksums = ParseOnOff(verify, "verify-checksums");
     if (o.fill != "hash" && o.fill != "smooth") throw po::error("--fill takes hash or smooth");
+    if (mode != "sync" && mode != "async") throw po::error("--mode takes sync or async");
+    o.async = mode == "async";
     if (baseline != "file-per-rank" && baseline != "shared") {
       throw po::error("--baseline takes file-per-rank or shared");
     }
@@ -352,11 +369,47 @@ struct Series {
   }
 };
 
+// `--check-backend NAME`, answered before MPI starts (the sweep asks on a login node): exit 0
+// if the registry can make NAME, else 3 with the registry's reason ("not built with ...",
+// "unknown storage backend ..."). Usable backends are not constructed.
+std::optional<int> CheckBackend(int argc, char** argv) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string(argv[i]) != "--check-backend") continue;
+    const std::string name = argv[i + 1];
+    const auto names = cairn::BackendNames();
+    if (std::find(names.begin(), names.end(), name) != names.end()) {
+      std::printf("%s: usable\n", name.c_str());
+      return 0;
+    }
+    auto backend = cairn::MakeBackend(name);
+    std::string usable;
+    for (const auto& n : names) usable += (usable.empty() ? "" : " ") + n;
+    std::printf("%s: %s (usable: %s)\n", name.c_str(),
+                backend.ok() ? "not listed" : backend.status().ToString().c_str(), usable.c_str());
+    return 3;
+  }
+  return std::nullopt;
+}
+
+// Whether argv asks for `--mode async`, read before MPI starts: an async save writes in the
+// background only under MPI_THREAD_MULTIPLE (below it, cairn writes at the next collective call).
+bool WantsAsync(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--mode=async" ||
+        (a == "--mode" && i + 1 < argc && std::string(argv[i + 1]) == "async"))
+      return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (auto code = CheckBackend(argc, argv)) return *code;
+  const int thread_level = WantsAsync(argc, argv) ? MPI_THREAD_MULTIPLE : MPI_THREAD_FUNNELED;
   int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  MPI_Init_thread(&argc, &argv, thread_level, &provided);
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &g_size);
   int code = 0;
@@ -388,8 +441,18 @@ int main(int argc, char** argv) {
 
     auto comm = cairn::MpiCommunicator(MPI_COMM_WORLD);
     Check(comm.status(), "MpiCommunicator");
-    auto ckpt = cairn::Checkpointer::Create(*comm);
-    Check(ckpt.status(), "Checkpointer::Create");
+    // One checkpointer for all runs, as an application keeps one (async: its staging pool too).
+    std::optional<cairn::Checkpointer> ckpt;
+    std::unique_ptr<cairn::AsyncCheckpointer> async_ckpt;
+    if (o.async) {
+      auto c = cairn::AsyncCheckpointer::Create(*comm);
+      Check(c.status(), "AsyncCheckpointer::Create");
+      async_ckpt = std::move(*c);
+    } else {
+      auto c = cairn::Checkpointer::Create(*comm);
+      Check(c.status(), "Checkpointer::Create");
+      ckpt.emplace(std::move(*c));
+    }
     const cairn::Tree state = MakeTree(leaves, false);
     cairn::Tree target = MakeTree(leaves, true);
     const cairn::SaveOptions save_options{
@@ -398,6 +461,7 @@ int main(int argc, char** argv) {
     const cairn::RestoreOptions restore_options{.verify_checksums = o.verify_checksums};
 
     Series base_save, base_restore, cairn_save, cairn_restore;
+    Series cairn_blocking;  // async: Save() until it returned; sync: the whole save
     std::vector<double> stored_ratio;
     int64_t local_bytes = 0;
     for (const Leaf& l : leaves) local_bytes += l.bytes();
@@ -406,7 +470,7 @@ int main(int argc, char** argv) {
     const int64_t my_offset = o.shared_file ? local_bytes * g_rank : 0;
     for (int run = -o.warmup; run < o.runs; ++run) {
       const bool timed = run >= 0;
-      double bw = 0, br = 0, cw = 0, cr = 0;
+      double bw = 0, br = 0, cw = 0, cr = 0, cb = 0;
       auto baseline = [&] {
         ResetRestored(leaves);
         bw = Timed([&] { BaselineWrite(my_file, my_offset, leaves, o.chunk); });
@@ -422,11 +486,29 @@ int main(int argc, char** argv) {
       auto with_cairn = [&] {
         ResetRestored(leaves);
         const fs::path step = ckpt_root / std::to_string(run + o.warmup);
-        cw = Timed([&] { Check(ckpt->Save(step, state, save_options), "Save"); });
+        if (o.async) {
+          // Blocking: until Save() returns on the slowest rank; the phase: until the commit.
+          cw = Timed([&] {
+            const double t0 = MPI_Wtime();
+            Check(async_ckpt->Save(step, cairn::StandardSave{state}, save_options), "Save");
+            cb = MPI_Wtime() - t0;
+            Check(async_ckpt->WaitUntilFinished(), "WaitUntilFinished");
+          });
+          MPI_Allreduce(MPI_IN_PLACE, &cb, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+        } else {
+          cw = Timed([&] { Check(ckpt->Save(step, state, save_options), "Save"); });
+          cb = cw;
+        }
         if (o.cold) DropTreeFromCache(step);
         cr = Timed([&] {
-          auto r = ckpt->Restore(step, target, restore_options);
-          Check(r.status(), "Restore");
+          if (o.async) {
+            Check(
+                async_ckpt->Restore(step, cairn::StandardRestore{.item = &target}, restore_options),
+                "Restore");
+          } else {
+            auto r = ckpt->Restore(step, target, restore_options);
+            Check(r.status(), "Restore");
+          }
         });
         Verify(leaves, "cairn", run);
         if (g_rank == 0) {
@@ -450,19 +532,24 @@ int main(int argc, char** argv) {
         base_restore.seconds.push_back(br);
         cairn_save.seconds.push_back(cw);
         cairn_restore.seconds.push_back(cr);
+        cairn_blocking.seconds.push_back(cb);
       }
       if (g_rank == 0) {
         std::fprintf(stderr,
                      "%s %d: baseline save %.3fs restore %.3fs | cairn save %.3fs "
-                     "restore %.3fs\n",
+                     "restore %.3fs",
                      timed ? "run" : "warmup", timed ? run : run + o.warmup, bw, br, cw, cr);
+        if (o.async) std::fprintf(stderr, " (Save() blocked %.3fs)", cb);
+        std::fprintf(stderr, "\n");
       }
     }
 
     if (g_rank == 0) {
       std::error_code ec;
       fs::remove_all(o.dir, ec);
-      json out = {{"ranks", g_size},
+      json out = {{"mode", o.async ? "async" : "sync"},
+                  {"mpi_thread_multiple", provided >= MPI_THREAD_MULTIPLE},
+                  {"ranks", g_size},
                   {"bytes", bytes},
                   {"leaves", o.leaves},
                   {"global_shape", {leaves[0].rows_total, leaves[0].cols}},
@@ -476,7 +563,8 @@ int main(int argc, char** argv) {
                   {"fs", FsType(o.dir.parent_path())},
                   {"order", o.order},
                   {"baseline", o.shared_file ? "shared" : "file-per-rank"},
-                  {"runs", o.runs}};
+                  {"runs", o.runs},
+                  {"warmup", o.warmup}};
       std::printf("cairn-bench: %d rank(s), %.3f GiB (%" PRId64 " bytes) in %d leaf(s) of %" PRId64
                   " x %" PRId64
                   " float32, backend %s, compression %s, fill %s, cold %s, baseline %s\n"
@@ -487,6 +575,14 @@ int main(int argc, char** argv) {
                   o.fill.c_str(), o.cold ? "on" : "off",
                   o.shared_file ? "shared file" : "file per rank", o.dir.c_str(),
                   FsType(o.dir.parent_path()).c_str(), o.runs);
+      if (o.async) {
+        std::printf(
+            "  mode async: cairn save = AsyncCheckpointer::Save() until WaitUntilFinished() "
+            "(the commit)%s\n",
+            provided >= MPI_THREAD_MULTIPLE
+                ? ""
+                : "; WARNING: no MPI_THREAD_MULTIPLE, so the write happens in WaitUntilFinished");
+      }
       std::printf("  %-8s %10s %8s %8s   %10s %8s %8s   %7s\n", "phase", "base med", "min", "max",
                   "cairn med", "min", "max", "ratio");
       auto row = [&](const char* name, const Series& b, const Series& c) {
@@ -498,16 +594,35 @@ int main(int argc, char** argv) {
                                 {{"median_gbps", mb},
                                  {"min_gbps", rb.front()},
                                  {"max_gbps", rb.back()},
+                                 {"median_seconds", Median(b.seconds)},
                                  {"seconds", b.seconds}}},
                                {"cairn",
                                 {{"median_gbps", mc},
                                  {"min_gbps", rc.front()},
                                  {"max_gbps", rc.back()},
+                                 {"median_seconds", Median(c.seconds)},
                                  {"seconds", c.seconds}}},
                                {"ratio", mc / mb}};
       };
       row("save", base_save, cairn_save);
       row("restore", base_restore, cairn_restore);
+      // What the application waits for: all of a sync save, Save() alone for an async one.
+      // blocking_ratio = cairn blocking seconds / baseline write+fsync seconds (medians).
+      {
+        const double mb = Median(cairn_blocking.seconds);
+        const auto& bs = cairn_blocking.seconds;
+        const double ratio = mb / Median(base_save.seconds);
+        out["phases"]["save"]["cairn"]["median_blocking_seconds"] = mb;
+        out["phases"]["save"]["cairn"]["blocking_seconds"] = bs;
+        out["phases"]["save"]["blocking_ratio"] = ratio;
+        if (o.async) {
+          std::printf(
+              "  save blocking (Save() returns): median %.3f s, min %.3f, max %.3f; "
+              "%.3fx the baseline write+fsync time\n",
+              mb, *std::min_element(bs.begin(), bs.end()), *std::max_element(bs.begin(), bs.end()),
+              ratio);
+        }
+      }
       const double ratio = Median(stored_ratio);
       out["compression_ratio"] = ratio;
       std::printf("  compression ratio (raw state bytes / checkpoint directory bytes): %.3f\n",
