@@ -29,7 +29,8 @@ void AgreeOrThrow(const Env& env, const cairn::Status& local) {
   std::string message;
   if (env.rank == first) {
     message = local.message();
-    if (env.size > 1) message += " (rank " + std::to_string(first) + ")";
+    // Rank 0 speaks for everyone (a missing path fails every rank alike); another rank is named.
+    if (first != 0) message += " (rank " + std::to_string(first) + ")";
   }
   message = [&] {
     int n = static_cast<int>(message.size());
@@ -367,21 +368,35 @@ void Progress::Finish() {
 bool ParseCommandLine(Env& env, const std::vector<std::string>& args, po::options_description desc,
                       const po::positional_options_description& positional, po::variables_map& vm,
                       const std::string& usage) {
-  desc.add_options()("json", "print one JSON document instead of text")("help,h", "this help");
+  desc.add_options()("json", "print one JSON document instead of text")(
+      "progress", "draw the progress bar even when stdout is not a terminal")("help,h", "this help");
   try {
     po::store(po::command_line_parser(args).options(desc).positional(positional).run(), vm);
+    if (vm.count("help")) {
+      // The positional arguments are in the usage line, not among the options.
+      po::options_description shown("options");
+      for (const auto& o : desc.options()) {
+        bool is_positional = false;
+        for (unsigned i = 0; i < positional.max_total_count() && i < 16; ++i) {
+          is_positional = is_positional || positional.name_for_position(i) == o->long_name();
+        }
+        if (!is_positional) shown.add(o);
+      }
+      std::ostringstream os;
+      os << "usage: " << usage << "\n\n" << shown << "\n";
+      Print(env, os.str());
+      return false;
+    }
     po::notify(vm);
   } catch (const po::error& e) {
     throw UsageError(e.what());
   }
-  if (vm.count("help")) {
-    std::ostringstream os;
-    os << "usage: " << usage << "\n\n" << desc << "\n";
-    Print(env, os.str());
-    return false;
-  }
   env.json = vm.count("json") > 0;
-  env.progress = env.rank == 0 && !env.json && isatty(STDOUT_FILENO) != 0;
+  // Open MPI's mpirun gives every rank's stdout a pty even when its own output goes to a file or
+  // a pipe (stderr stays a pipe): the bar is drawn only when both are terminals.
+  env.progress = env.rank == 0 && !env.json &&
+                 (vm.count("progress") > 0 ||
+                  (isatty(STDOUT_FILENO) != 0 && isatty(STDERR_FILENO) != 0));
   return true;
 }
 
