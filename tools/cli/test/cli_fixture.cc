@@ -115,6 +115,11 @@ int main(int argc, char** argv) {
         .global_shape = {5, 7, 3},
         .pieces = {{.box = {.origin = {0, c0, 0}, .shape = {5, nc, 3}}, .data = counts.data()}}};
     t["flags"] = cairn::DistributedArray::Replicated(cairn::DType::kBool, {9}, flags.data());
+    // A 0-d array and an empty one (odd cases for every reader and writer).
+    float zero_d = 0.5f * static_cast<float>(step);
+    t["zero_d"] = cairn::DistributedArray::Replicated(cairn::DType::kFloat32, {}, &zero_d);
+    int8_t none = 0;
+    t["empty"] = cairn::DistributedArray::Replicated(cairn::DType::kInt8, {0, 4}, &none);
     t["step"] = cairn::Scalar(step);
     t["lr"] = cairn::Scalar(0.125 / step);
     t["note"] = std::string("fixture");

@@ -60,7 +60,7 @@ if cmd == "intact":  # OUT NCHECKPOINTS: intact, and piece counts match _METADAT
     for c in j["checkpoints"]:
         assert c["intact"] is True and c["problems"] == [], c
         assert c["pieces"] == meta_pieces(c["path"]) > 0, (c, meta_pieces(c["path"]))
-        assert c["leaves"] == 8 and c["bytes"] > 0, c
+        assert c["leaves"] == 10 and c["bytes"] > 0, c
 elif cmd == "same":  # OUT1 OUT2: the same findings (verify) or differences (diff)
     a, b = load(args[0]), load(args[1])
     key = "checkpoints" if "checkpoints" in a else "differences"
@@ -121,7 +121,7 @@ want_rc 0 "verify all fixtures"
 check intact "$T/out" 10
 run_cairn "$NP" verify "$T/h5z/2" --memory 1KiB
 want_rc 0 "verify --memory 1KiB"
-grep -Eq "^verified 1 checkpoint, 8 leaves, [0-9]+ pieces, .* on $NP ranks? in .*: intact$" "$T/out" ||
+grep -Eq "^verified 1 checkpoint, 10 leaves, [0-9]+ pieces, .* on $NP ranks? in .*: intact$" "$T/out" ||
   fail "verify summary line: $(cat "$T/out")"
 
 # ---- verify: damage, one damaged checkpoint each, all in $T/dmg ----
@@ -175,7 +175,7 @@ expect_damage trunc 'len(P) >= 1 and all(p["file"] == "ref.0.bin" and
   "params.w" in [p["key_path"] for p in P]'
 expect_damage nodata "len(P) == meta_pieces('$T/dmg/nodata') and
   all(p['file'] == 'data.h5' and 'does not exist' in p['problem'] for p in P) and
-  {p['key_path'] for p in P} == {'counts', 'emb', 'flags', 'params.b', 'params.w'}"
+  {p['key_path'] for p in P} == {'counts', 'emb', 'flags', 'params.b', 'params.w', 'zero_d'}"
 expect_damage dropped 'len(P) == 1 and P[0]["key_path"] == "params.w" and
   P[0]["problem"].startswith("missing region [") and P[0]["piece"] is None'
 expect_damage badmeta 'len(P) == 2 and
@@ -237,7 +237,7 @@ want_rc 0 "diff perturbed --atol 0.5"
 run_cairn "$NP" diff "$T/h5/1" "$T/h5/2" --json
 want_rc 1 "diff step 1 vs 2"
 check expect "$T/out" 'sorted(d["key_path"] for d in D) ==
-  ["counts", "emb", "lr", "params.b", "params.w", "step"] and
+  ["counts", "emb", "lr", "params.b", "params.w", "step", "zero_d"] and
   [d["abs_diff"] for d in D if d["key_path"] == "step"] == [1.0]'
 # Could not run: a missing path, one line on stderr (under mpiexec, and as a singleton).
 run_cairn "$NP" diff "$T/h5" "$T/missing"
