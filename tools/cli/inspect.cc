@@ -9,9 +9,12 @@
 #include <sstream>
 
 #include "base/convert.h"
+#include "base/fs.h"
 #include "cairn/dtype.h"
 #include "cli.h"
 #include "coord/commit.h"
+#include "format/ocdbt/read_view.h"
+#include "format/ocdbt/zarr_metadata.h"
 #include "manager/step_store.h"
 
 namespace cairn_cli {
@@ -224,6 +227,17 @@ json OrbaxLeaves(const ItemInfo& item, const json& meta) {
       }
     }
   }
+  // With OCDBT the arrays' keys live in the item's database (merged by the primary process).
+  std::optional<cairn::ocdbt::ReadView> view;
+  std::string view_error;
+  if (meta.value("use_ocdbt", false)) {
+    auto v = cairn::ocdbt::ReadView::Open(item.dir);
+    if (v.ok()) {
+      view = std::move(*v);
+    } else {
+      view_error = v.status().message();
+    }
+  }
   for (const auto& [key, entry] : meta["tree_metadata"].items()) {
     json l = {{"kind", "?"}};
     std::string path;
@@ -243,14 +257,34 @@ json OrbaxLeaves(const ItemInfo& item, const json& meta) {
     l["orbax_type"] = type;
     if (vm.contains("write_shape")) l["global_shape"] = vm["write_shape"];
     if (chunk_of.count(path)) l["chunk_shape"] = chunk_of[path];
-    // Without OCDBT each array is a zarr directory with its own zarr.json / .zarray.
-    for (const char* name : {"zarr.json", ".zarray"}) {
-      std::ifstream zin(item.dir / path / name);
-      json z = json::parse(zin, nullptr, false);
-      if (!zin || z.is_discarded()) continue;
-      if (z.contains("data_type")) l["dtype"] = z["data_type"];
-      if (z.contains("dtype")) l["dtype"] = z["dtype"];
-      if (z.contains("shape")) l["global_shape"] = z["shape"];
+    if (l["kind"] == "array") {
+      // The array's zarr.json: a key of the OCDBT database, or a file of its zarr directory.
+      std::optional<std::string> text;
+      if (view) {
+        auto got = view->Get(path + "/zarr.json");
+        if (got.ok()) {
+          text = *got;
+        } else {
+          l["error"] = got.status().message();
+        }
+      } else {
+        auto got = cairn::base::ReadFile(item.dir / path / "zarr.json");
+        if (got.ok()) text = *got;
+      }
+      if (text) {
+        auto z = cairn::ocdbt::ParseZarrMetadata(*text, {path + "/zarr.json", 0});
+        if (z.ok()) {
+          l["dtype"] = std::string(cairn::DTypeName(z->dtype));
+          l["global_shape"] = z->shape;
+          l["chunk_shape"] = z->inner_chunk_shape ? *z->inner_chunk_shape : z->chunk_shape;
+          l["compression"] = z->zstd ? "zstd" : "none";
+          uint64_t bytes = cairn::DTypeSize(z->dtype);
+          for (uint64_t e : z->shape) bytes *= e;
+          l["bytes"] = bytes;
+        } else {
+          l["error"] = z.status().message();
+        }
+      }
     }
     leaves.push_back(std::move(l));
   }
@@ -393,7 +427,9 @@ int RunTree(Env& env, const std::vector<std::string>& args) {
       std::string kind = str("kind"), dtype = str("dtype");
       if (l.contains("source_dtype")) dtype += " (from " + l["source_dtype"].get<std::string>() + ")";
       if (l.contains("bytes")) total += l["bytes"].get<uint64_t>();
-      if (l.contains("value")) {
+      if (l.contains("error")) {
+        rows.push_back({"  " + str("key_path"), kind, "unreadable: " + l["error"].get<std::string>()});
+      } else if (l.contains("value")) {
         std::string v = l["value"].dump();
         if (v.size() > 40) v = v.substr(0, 37) + "...";
         rows.push_back({"  " + str("key_path"), kind, dtype, "= " + v});

@@ -4,6 +4,7 @@
 # Usage: cli_inspect_test.sh CAIRN FIXTURE NP [mpiexec args...]   (env PYTHON: python3 with h5py)
 set -euo pipefail
 cairn=$(realpath "$1") fixture=$(realpath "$2") np=$3
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 shift 3
 launch=(mpiexec "$@")
 py=${PYTHON:-python3}
@@ -81,15 +82,38 @@ expect 0 "$cairn" tree B/1
 grep -q "reference backend" out.txt || { cat out.txt; fail "tree text: backend"; }
 grep -Eq "params.w +array +float32 +\[37, 23\]" out.txt || { cat out.txt; fail "tree text: params.w"; }
 
-# An Orbax-style _METADATA (format of orbax-checkpoint's PyTreeCheckpointHandler) is listed too.
+# An Orbax checkpoint (PyTreeCheckpointHandler's _METADATA and array_metadatas; the item's OCDBT
+# database is one TensorStore wrote, from src/format/ocdbt/testdata): key paths, dtypes and
+# shapes come from the zarr.json keys inside the database.
+testdata=$here/../../../src/format/ocdbt/testdata/zstd_orbax
+mkdir -p O/7
+cp -r "$testdata" O/7/default
 mkdir -p O/7/default/array_metadatas
 echo '{"item_handlers": {"default": "orbax.checkpoint._src.handlers.standard_checkpoint_handler.StandardCheckpointHandler"}, "metrics": {}, "init_timestamp_nsecs": 1, "commit_timestamp_nsecs": 2, "custom_metadata": {}}' >O/7/_CHECKPOINT_METADATA
 touch O/7/commit_success.txt
-echo '{"tree_metadata": {"('"'"'params'"'"', '"'"'w'"'"')": {"key_metadata": [{"key": "params", "key_type": 2}, {"key": "w", "key_type": 2}], "value_metadata": {"value_type": "jax.Array", "skip_deserialize": false, "write_shape": [8, 4]}}}, "use_ocdbt": true, "use_zarr3": true}' >O/7/default/_METADATA
-echo '{"array_metadatas": [{"array_metadata": {"param_name": "params.w", "write_shape": [8, 4], "chunk_shape": [4, 4]}}]}' >O/7/default/array_metadatas/process_0
+"$py" - O/7/default <<'PY'
+import json, sys
+tree = {}
+for name in ["mask", "params.dense.bias", "params.dense.kernel", "step"]:
+    keys = name.split(".")
+    tree[str(tuple(keys))] = {"key_metadata": [{"key": k, "key_type": 2} for k in keys],
+                              "value_metadata": {"value_type": "jax.Array", "skip_deserialize": False}}
+json.dump({"tree_metadata": tree, "use_ocdbt": True, "use_zarr3": True},
+          open(sys.argv[1] + "/_METADATA", "w"))
+json.dump({"array_metadatas": [{"array_metadata": {"param_name": "params.dense.kernel",
+                                                   "write_shape": [16, 32], "chunk_shape": [8, 32]}}]},
+          open(sys.argv[1] + "/array_metadatas/process_0", "w"))
+PY
 expect 0 "$cairn" tree O/7 --json
 jcheck 'j["items"][0]["format"] == "orbax" and j["items"][0]["backend"] == "ocdbt+zarr3"'
-jcheck 'j["items"][0]["leaves"] == [{"key_path": "params.w", "kind": "array", "orbax_type": "jax.Array", "global_shape": [8, 4], "chunk_shape": [4, 4]}]'
+jcheck '{l["key_path"]: (l["dtype"], l["global_shape"], l["bytes"]) for l in j["items"][0]["leaves"]} == {"mask": ("bool", [5], 5), "params.dense.bias": ("bfloat16", [32], 64), "params.dense.kernel": ("float32", [16, 32], 2048), "step": ("int64", [], 8)}'
+jcheck 'not any("error" in l for l in j["items"][0]["leaves"])'
+expect 0 "$cairn" tree O/7
+grep -Eq "params.dense.kernel +array +float32 +\[16, 32\]" out.txt || { cat out.txt; fail "tree text: Orbax leaf"; }
+# A damaged database is named per leaf, not a crash.
+for f in O/7/default/d/*; do : >"$f"; done
+expect 0 "$cairn" tree O/7 --json
+jcheck 'all("error" in l for l in j["items"][0]["leaves"])'
 
 # ---- gc ----
 expect 0 "$cairn" gc A --json
