@@ -443,8 +443,8 @@ int RunDiff(Env& env, const std::vector<std::string>& args) {
   po::options_description desc("options");
   desc.add_options()("a", po::value<std::string>(), "first checkpoint or root")(
       "b", po::value<std::string>(), "second checkpoint or root")(
-      "memory", po::value<std::string>()->default_value("256MiB"),
-      "read budget per rank (bytes; 64MiB, 1GiB)")(
+      "memory", po::value<std::string>()->default_value("16MiB"),
+      "bytes each rank reads at a time; small buffers stay in the CPU caches while hashed (4MiB, 64MiB)")(
       "atol", po::value<double>()->default_value(0.0),
       "values within this absolute difference count as equal for the exit code");
   po::positional_options_description pos;

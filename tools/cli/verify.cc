@@ -392,8 +392,8 @@ std::string FindingText(const fs::path& ckpt, const Finding& f) {
 int RunVerify(Env& env, const std::vector<std::string>& args) {
   po::options_description desc("options");
   desc.add_options()("path", po::value<std::string>(), "checkpoint or root")(
-      "memory", po::value<std::string>()->default_value("256MiB"),
-      "read budget per rank (bytes; 64MiB, 1GiB)");
+      "memory", po::value<std::string>()->default_value("16MiB"),
+      "bytes each rank reads at a time; small buffers stay in the CPU caches while hashed (4MiB, 64MiB)");
   po::positional_options_description pos;
   pos.add("path", 1);
   po::variables_map vm;
