@@ -74,6 +74,9 @@ struct StepEntry {
   fs::path path;
 };
 
+/// A committed checkpoint: `commit_success.txt` and `_CHECKPOINT_METADATA`, or (as Orbax wrote
+/// on local disks before Aug 2026) `_CHECKPOINT_METADATA` under a name that is not temporary.
+bool IsCheckpointDir(const fs::path& dir);
 /// The committed checkpoints directly under `root`, by step number (then name). Temporary and
 /// trash directories are not steps.
 std::vector<StepEntry> ListCommittedSteps(const fs::path& root);

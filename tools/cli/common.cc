@@ -79,13 +79,22 @@ std::optional<int64_t> StepNumberOf(std::string_view name) {
   return std::stoll(std::string(name.substr(i)));
 }
 
+bool IsCheckpointDir(const fs::path& dir) {
+  if (cairn::IsCommittedCheckpoint(dir)) return true;
+  // Orbax committed by the rename alone on local disks until Aug 2026 (no commit_success.txt):
+  // a final name with _CHECKPOINT_METADATA is a checkpoint there.
+  std::error_code ec;
+  return !cairn::IsTemporaryName(dir.filename().string()) &&
+         fs::is_regular_file(dir / cairn::coord::kCheckpointMetadataFile, ec);
+}
+
 std::vector<StepEntry> ListCommittedSteps(const fs::path& root) {
   std::vector<StepEntry> out;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(root, ec)) {
     const std::string name = e.path().filename().string();
     if (cairn::IsTemporaryName(name) || !e.is_directory(ec)) continue;
-    if (!cairn::IsCommittedCheckpoint(e.path())) continue;
+    if (!IsCheckpointDir(e.path())) continue;
     out.push_back({name, StepNumberOf(name), e.path()});
   }
   std::sort(out.begin(), out.end(), [](const StepEntry& a, const StepEntry& b) {
@@ -104,18 +113,14 @@ Target ResolveTarget(const fs::path& given) {
   const auto st = fs::status(t.path, ec);
   if (!fs::exists(st)) throw CliError(t.path.string() + ": no such directory");
   if (!fs::is_directory(st)) throw CliError(t.path.string() + ": not a directory");
-  if (cairn::IsCommittedCheckpoint(t.path)) {
-    t.is_checkpoint = true;
-    return t;
-  }
   if (cairn::IsTemporaryName(t.path.filename().string())) {
     throw CliError(t.path.string() +
                    ": an uncommitted (temporary) checkpoint: a save in progress or one that was "
                    "killed; `cairn gc` removes abandoned ones");
   }
-  if (fs::exists(t.path / cairn::coord::kCheckpointMetadataFile, ec)) {
-    throw CliError(t.path.string() + ": not committed (no " +
-                   std::string(cairn::coord::kCommitMarkerFile) + ")");
+  if (IsCheckpointDir(t.path)) {
+    t.is_checkpoint = true;
+    return t;
   }
   t.steps = ListCommittedSteps(t.path);
   return t;

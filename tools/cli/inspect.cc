@@ -66,6 +66,8 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
 
 json StepJson(const StepEntry& s) {
   json j = {{"name", s.name}, {"path", s.path.string()}, {"state", "committed"}};
+  // Committed by the rename alone (Orbax on a local disk before Aug 2026).
+  if (!cairn::IsCommittedCheckpoint(s.path)) j["state"] = "committed (no marker)";
   j["step"] = s.step ? json(*s.step) : json(nullptr);
   auto [bytes, files] = DiskUsage(s.path);
   j["bytes"] = bytes;
@@ -124,9 +126,6 @@ int RunLs(Env& env, const std::vector<std::string>& args) {
       } else if (fs::exists(e.path() / cairn::manager::kTrashMarkerFile, ec)) {
         l["kind"] = "trash";
         l["steps"] = ListCommittedSteps(e.path()).size();
-      } else if (!cairn::IsCommittedCheckpoint(e.path()) &&
-                 fs::exists(e.path() / cairn::coord::kCheckpointMetadataFile, ec)) {
-        l["kind"] = "uncommitted";  // no commit marker under a final name
       } else {
         continue;
       }
@@ -193,8 +192,6 @@ int RunLs(Env& env, const std::vector<std::string>& args) {
         const size_t n = l["steps"].get<size_t>();
         what = std::to_string(n) + (n == 1 ? " step, " : " steps, ") + what;
         hint = "(cairn gc empties it)";
-      } else if (kind == "uncommitted") {
-        hint = "(no commit_success.txt; left alone by cairn gc)";
       } else {
         hint = "(abandoned unless a save is running; cairn gc removes it)";
       }

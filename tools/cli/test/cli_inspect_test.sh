@@ -90,7 +90,7 @@ mkdir -p O/7
 cp -r "$testdata" O/7/default
 mkdir -p O/7/default/array_metadatas
 echo '{"item_handlers": {"default": "orbax.checkpoint._src.handlers.standard_checkpoint_handler.StandardCheckpointHandler"}, "metrics": {}, "init_timestamp_nsecs": 1, "commit_timestamp_nsecs": 2, "custom_metadata": {}}' >O/7/_CHECKPOINT_METADATA
-touch O/7/commit_success.txt
+# (No commit_success.txt: Orbax wrote none on local disks before Aug 2026; the rename commits.)
 "$py" - O/7/default <<'PY'
 import json, sys
 tree = {}
@@ -108,6 +108,8 @@ expect 0 "$cairn" tree O/7 --json
 jcheck 'j["items"][0]["format"] == "orbax" and j["items"][0]["backend"] == "ocdbt+zarr3"'
 jcheck '{l["key_path"]: (l["dtype"], l["global_shape"], l["bytes"]) for l in j["items"][0]["leaves"]} == {"mask": ("bool", [5], 5), "params.dense.bias": ("bfloat16", [32], 64), "params.dense.kernel": ("float32", [16, 32], 2048), "step": ("int64", [], 8)}'
 jcheck 'not any("error" in l for l in j["items"][0]["leaves"])'
+expect 0 "$cairn" ls O --json
+jcheck '[(s["name"], s["state"]) for s in j["steps"]] == [("7", "committed (no marker)")]'
 expect 0 "$cairn" tree O/7
 grep -Eq "params.dense.kernel +array +float32 +\[16, 32\]" out.txt || { cat out.txt; fail "tree text: Orbax leaf"; }
 # A damaged database is named per leaf, not a crash.
