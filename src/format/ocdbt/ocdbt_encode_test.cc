@@ -21,6 +21,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::Hex;
+using testing::kSpecFile;
+using testing::SpecLeaf;
+using testing::SpecManifest;
 using testing::Le;
 using testing::ToHex;
 
@@ -69,47 +72,6 @@ TEST(OcdbtEnvelopeEncodeTest, RawAndZstdMatchTheHandMadeWrapperAndDecode) {
   EXPECT_EQ(*back, body);
 }
 
-// ocdbt-format.md 1.12 (also in ocdbt_format_test.cc, which TensorStore reads back).
-const std::string kSpecFile = "d/0123456789abcdef0123456789abcdef";
-std::string SpecLeaf() {
-  return Hex("0cdb20de52000000000000000000"
-             "00"
-             "012200") +
-         kSpecFile +
-         Hex("02"
-             "02"
-             "0509") +
-         "x/c/0" + "zarr.json" +
-         Hex("1002"
-             "0100"
-             "00"
-             "00") +
-         "{}" + Hex("427c5d2e");
-}
-std::string SpecManifest() {
-  std::string uuid;
-  for (int i = 0; i < 16; ++i) uuid.push_back(static_cast<char>(i));
-  return Hex("0cdb3a2a62000000000000000000") + uuid +
-         Hex("00"
-             "8008"
-             "80c2d72f"
-             "04"
-             "00"
-             "012200") +
-         kSpecFile +
-         Hex("01"
-             "01"
-             "00"
-             "00"
-             "10"
-             "52"
-             "02"
-             "52"
-             "10") +
-         Le(1700000000000000000ull, 8) +
-         Hex("00"
-             "98ec7fd4");
-}
 Config SpecConfig() {
   Config c;
   for (int i = 0; i < 16; ++i) c.uuid[i] = static_cast<uint8_t>(i);

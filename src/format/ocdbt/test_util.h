@@ -64,4 +64,47 @@ inline std::string Wrap(uint32_t magic, std::string_view body, int format = 0,
   return out;
 }
 
+// ocdbt-format.md 1.12, byte for byte (TensorStore reads it back): a B+tree leaf and the manifest
+// that points at it.
+inline const std::string kSpecFile = "d/0123456789abcdef0123456789abcdef";
+inline std::string SpecLeaf() {
+  return Hex("0cdb20de52000000000000000000"
+             "00"
+             "012200") +
+         kSpecFile +
+         Hex("02"
+             "02"
+             "0509") +
+         "x/c/0" + "zarr.json" +
+         Hex("1002"
+             "0100"
+             "00"
+             "00") +
+         "{}" + Hex("427c5d2e");
+}
+inline std::string SpecManifest() {
+  std::string uuid;
+  for (int i = 0; i < 16; ++i) uuid.push_back(static_cast<char>(i));
+  return Hex("0cdb3a2a62000000000000000000") + uuid +
+         Hex("00"
+             "8008"
+             "80c2d72f"
+             "04"
+             "00"
+             "012200") +
+         kSpecFile +
+         Hex("01"
+             "01"
+             "00"
+             "00"
+             "10"
+             "52"
+             "02"
+             "52"
+             "10") +
+         Le(1700000000000000000ull, 8) +
+         Hex("00"
+             "98ec7fd4");
+}
+
 }  // namespace cairn::ocdbt::testing
