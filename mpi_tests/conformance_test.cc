@@ -396,7 +396,8 @@ TEST_P(ConformanceTest, PaddingTruncationAndMissingData) {
   EXPECT_EQ(all[0], first_val);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, ConformanceTest, ::testing::Values("reference", "hdf5"),
+INSTANTIATE_TEST_SUITE_P(Backends, ConformanceTest,
+                         ::testing::Values("reference", "hdf5", "ocdbt"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "cairn/backend.h"
 #include "cairn_config.h"
+#include "storage/ocdbt/ocdbt_backend.h"
 #include "storage/reference/reference_backend.h"
 #if CAIRN_HAVE_HDF5
 #include "storage/hdf5/hdf5_backend.h"
@@ -27,6 +28,7 @@ std::mutex& RegistryMutex() {
 std::map<std::string, Entry>& Registry() {
   static std::map<std::string, Entry> table = [] {
     std::map<std::string, Entry> t;
+    t["ocdbt"] = {[] { return storage::MakeOcdbtBackend(); }, ""};
     t["reference"] = {[] { return storage::MakeReferenceBackend(); }, ""};
 #if CAIRN_HAVE_HDF5
     t["hdf5"] = {[] { return storage::MakeHdf5Backend(); }, ""};

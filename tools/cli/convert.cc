@@ -307,7 +307,7 @@ int RunConvert(Env& env, const std::vector<std::string>& args) {
   Settings s;
   desc.add_options()("src", po::value(&src), "a checkpoint, or a CheckpointManager directory")(
       "dst", po::value(&dst), "where the converted checkpoint (or directory of steps) goes")(
-      "to", po::value(&s.backend), "target backend: hdf5, reference, ocdbt (when built)")(
+      "to", po::value(&s.backend), "target backend: hdf5, ocdbt, reference")(
       "compression", po::value(&s.compression)->default_value(s.compression),
       "zstd: keep (as in SRC), on, off")(
       "level", po::value(&s.level)->default_value(s.level), "zstd level when compressing")(
@@ -317,7 +317,7 @@ int RunConvert(Env& env, const std::vector<std::string>& args) {
   pos.add("src", 1).add("dst", 1);
   po::variables_map vm;
   if (!ParseCommandLine(env, args, desc, pos, vm,
-                        "cairn convert SRC DST --to hdf5|reference|ocdbt [--compression keep] "
+                        "cairn convert SRC DST --to hdf5|ocdbt|reference [--compression keep] "
                         "[--memory 256MiB] [--json]")) {
     return kExitOk;
   }
@@ -331,7 +331,7 @@ int RunConvert(Env& env, const std::vector<std::string>& args) {
     std::string known;
     for (const auto& n : cairn::BackendNames()) known += (known.empty() ? "" : ", ") + n;
     throw UsageError("--to " + s.backend + ": no such backend in this build of cairn (" + known +
-                     ")" + (s.backend == "ocdbt" ? "; the OCDBT backend is not written yet" : ""));
+                     ")");
   }
   const Target t = ResolveTarget(src);
   const fs::path dst_path = fs::path(dst).lexically_normal();

@@ -33,7 +33,7 @@ constexpr char kUsage[] =
     "  tree DIR[/STEP]              items and key paths: dtype, global shape, chunks, backend, bytes\n"
     "  verify DIR[/STEP]            recompute every checksum, check every piece is present\n"
     "                               (runs in parallel under mpirun/srun); exit 1 if damaged\n"
-    "  convert SRC DST --to hdf5|reference|ocdbt\n"
+    "  convert SRC DST --to hdf5|ocdbt|reference\n"
     "                               rewrite a checkpoint (or every step) with another backend,\n"
     "                               array by array in bounded memory\n"
     "  diff A B                     leaves that differ, with the max absolute difference; exit 1\n"

@@ -185,8 +185,19 @@ expect 0 "${launch[@]}" -n "$np" "$cairn" convert A A_ref --to reference --json
 jcheck 'j["checkpoints"] == [] and len(j["skipped"]) == 2'
 expect 2 "${launch[@]}" -n "$np" "$cairn" convert A_ref/3 A_h5 --to hdf5
 grep -q "already exists" err.txt || fail "existing destination"
-expect 2 "$cairn" convert A/3 X --to ocdbt
-grep -q "ocdbt" err.txt || fail "--to ocdbt message"
+expect 2 "$cairn" convert A/3 X --to bogus
+grep -q "bogus: no such backend in this build of cairn (hdf5, ocdbt, reference)" err.txt ||
+  { cat err.txt; fail "--to bogus message"; }
+# Through the OCDBT backend and back: hdf5 -> ocdbt (NP per-process databases, merged) -> hdf5.
+expect 0 "${launch[@]}" -n "$np" "$cairn" convert A/3 A_oc --to ocdbt --memory 1KiB
+[[ -f A_oc/default/manifest.ocdbt && -d A_oc/default/ocdbt.process_0 ]] || fail "no OCDBT database"
+expect 0 "${launch[@]}" -n "$np" "$cairn" convert A_oc A_oc_h5 --to hdf5
+"$py" - A/3/default/data.h5 A_oc_h5/default/data.h5 <<'PY' || fail "values changed through ocdbt"
+import sys, h5py
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+for n in ["counts", "emb", "empty", "flags", "params/b", "params/w", "zero_d"]:
+    assert a[n][()].tobytes() == b[n][()].tobytes() and a[n].dtype == b[n].dtype, n
+PY
 # A damaged source: the conversion fails on every rank naming the leaf, and leaves nothing behind.
 "$py" - A_ref/3/default <<'PY'
 import json, sys

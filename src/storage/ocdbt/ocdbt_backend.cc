@@ -1,0 +1,173 @@
+// Write: one collective (an allgather of per-leaf chunk constraints), each rank encodes the
+// chunks of its pieces and writes its own database, the ranks agree, then the primary merges.
+// Read: independent per rank: one ReadView of the merged database, chunks fetched per request.
+#include "storage/ocdbt/ocdbt_backend.h"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+#include "base/box_ops.h"
+#include "format/ocdbt/read_view.h"
+#include "format/ocdbt/writer.h"
+#include "format/ocdbt/zarr_encode.h"
+#include "format/ocdbt/zarr_metadata.h"
+#include "storage/ocdbt/merge.h"
+#include "storage/ocdbt/zarr_chunks.h"
+
+namespace cairn::storage {
+namespace {
+
+using nlohmann::json;
+
+// Per leaf and dimension, the GCD of this rank's piece origins and extents (0: no piece).
+std::vector<int64_t> LocalChunkConstraints(std::span<const WriteLeaf> leaves) {
+  std::vector<int64_t> out;
+  for (const WriteLeaf& leaf : leaves) {
+    std::vector<int64_t> g(leaf.global_shape.size(), 0);
+    for (const WritePiece& piece : leaf.pieces) {
+      if (piece.box.NumElements() == 0) continue;
+      for (size_t d = 0; d < g.size(); ++d) {
+        g[d] = std::gcd(g[d], std::gcd(piece.box.origin[d], piece.box.shape[d]));
+      }
+    }
+    out.insert(out.end(), g.begin(), g.end());
+  }
+  return out;
+}
+
+Result<std::vector<std::vector<uint64_t>>> AgreeChunkShapes(Communicator& comm,
+                                                            std::span<const WriteLeaf> leaves) {
+  const std::vector<int64_t> local = LocalChunkConstraints(leaves);
+  std::string mine(local.size() * sizeof(int64_t), '\0');
+  if (!local.empty()) std::memcpy(mine.data(), local.data(), mine.size());
+  CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> all, comm.AllGather(mine));
+  std::vector<int64_t> g = local;
+  for (const std::string& other : all) {
+    if (other.size() != mine.size()) {
+      return InternalError("ocdbt backend: ranks disagree on the leaves being written");
+    }
+    for (size_t i = 0; i < g.size(); ++i) {
+      int64_t v;
+      std::memcpy(&v, other.data() + i * sizeof(int64_t), sizeof(int64_t));
+      g[i] = std::gcd(g[i], v);
+    }
+  }
+  std::vector<std::vector<uint64_t>> shapes;
+  size_t at = 0;
+  for (const WriteLeaf& leaf : leaves) {
+    std::vector<uint64_t> chunk;
+    for (size_t d = 0; d < leaf.global_shape.size(); ++d, ++at) {
+      const int64_t extent = leaf.global_shape[d];
+      int64_t c = g[at];
+      if (leaf.chunk_shape && d < leaf.chunk_shape->size() && (*leaf.chunk_shape)[d] > 0) {
+        c = std::gcd(c, (*leaf.chunk_shape)[d]);
+      }
+      if (c == 0) c = extent;
+      c = std::min(c, extent);
+      chunk.push_back(static_cast<uint64_t>(std::max<int64_t>(c, 1)));
+    }
+    shapes.push_back(std::move(chunk));
+  }
+  return shapes;
+}
+
+ocdbt::ZarrArrayMetadata LeafMetadata(const WriteLeaf& leaf, std::vector<uint64_t> chunk) {
+  std::vector<uint64_t> shape(leaf.global_shape.begin(), leaf.global_shape.end());
+  ocdbt::ZarrArrayMetadata m =
+      ocdbt::OrbaxZarrMetadata(leaf.dtype, std::move(shape), std::move(chunk), leaf.compress);
+  if (leaf.compress) m.zstd_level = leaf.compression_level;
+  return m;
+}
+
+// This rank's database: its chunks, and (on the primary) every leaf's zarr.json.
+Status WriteProcessDatabase(const BackendContext& ctx, std::span<const WriteLeaf> leaves,
+                            const std::vector<std::vector<uint64_t>>& chunks) {
+  std::vector<ocdbt::KeyValue> entries;
+  for (size_t i = 0; i < leaves.size(); ++i) {
+    const WriteLeaf& leaf = leaves[i];
+    const ocdbt::ZarrArrayMetadata m = LeafMetadata(leaf, chunks[i]);
+    const std::string& name = leaf.key_path;
+    if (ctx.comm->rank() == ctx.primary) {
+      CAIRN_ASSIGN_OR_RETURN(std::string text, ocdbt::EncodeZarrMetadata(m));
+      entries.push_back({name.empty() ? "zarr.json" : name + "/zarr.json", std::move(text)});
+    }
+    for (const WritePiece& piece : leaf.pieces) {
+      CAIRN_ASSIGN_OR_RETURN(PieceBytes src, PieceBytes::Acquire(piece));
+      CAIRN_ASSIGN_OR_RETURN(std::vector<ocdbt::KeyValue> kv,
+                             EncodePieceChunks(name, m, piece.box, src.data()));
+      for (auto& e : kv) entries.push_back(std::move(e));
+    }
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const ocdbt::KeyValue& a, const ocdbt::KeyValue& b) { return a.key < b.key; });
+  const std::filesystem::path root = ctx.item_dir / ProcessDatabaseName(ctx.comm->rank());
+  return ocdbt::WriteDatabase(root, entries).status();
+}
+
+class OcdbtBackend final : public Backend {
+ public:
+  std::string_view name() const override { return "ocdbt"; }
+
+  Result<std::vector<std::vector<json>>> Write(const BackendContext& ctx,
+                                               std::span<const WriteLeaf> leaves) override {
+    Communicator& comm = *ctx.comm;
+    Result<std::vector<std::vector<uint64_t>>> chunks = AgreeChunkShapes(comm, leaves);
+    CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, chunks.status()));
+    Status local = WriteProcessDatabase(ctx, leaves, *chunks);
+    CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, local));
+    if (comm.rank() == ctx.primary) {
+      CAIRN_RETURN_IF_ERROR(MergeProcessDatabases(ctx.item_dir, comm.size()));
+    }
+    std::vector<std::vector<json>> locations(leaves.size());
+    for (size_t i = 0; i < leaves.size(); ++i) {
+      locations[i].assign(leaves[i].pieces.size(), json{{"process", comm.rank()}});
+    }
+    return locations;
+  }
+
+  Status Read(const BackendContext& ctx, std::span<const ReadLeaf> leaves) override {
+    bool any = false;
+    for (const ReadLeaf& leaf : leaves) any = any || !leaf.requests.empty();
+    if (!any) return OkStatus();
+    Result<ocdbt::ReadView> view = ocdbt::ReadView::Open(ctx.item_dir);
+    if (!view.ok()) {
+      return DataLossError("cannot open the OCDBT database of '" + ctx.item_dir.string() +
+                           "': " + view.status().message());
+    }
+    for (const ReadLeaf& leaf : leaves) {
+      if (leaf.requests.empty()) continue;
+      const auto bad = [&](const Status& s) {
+        return DataLossError("key '" + leaf.key_path + "' in '" + ctx.item_dir.string() +
+                             "': " + s.message());
+      };
+      const std::string meta_key =
+          leaf.key_path.empty() ? "zarr.json" : leaf.key_path + "/zarr.json";
+      Result<std::optional<std::string>> text = view->Get(meta_key);
+      if (!text.ok()) return bad(text.status());
+      if (!text->has_value()) return bad(DataLossError("no " + meta_key + " in the database"));
+      Result<ocdbt::ZarrArrayMetadata> m =
+          ocdbt::ParseZarrMetadata(**text, ocdbt::Source{(ctx.item_dir / meta_key).string()});
+      if (!m.ok()) return bad(m.status());
+      const std::vector<uint64_t> want(leaf.global_shape.begin(), leaf.global_shape.end());
+      if (m->dtype != leaf.dtype || m->shape != want) {
+        return bad(DataLossError("stored array is " + std::string(DTypeName(m->dtype)) + " " +
+                                 base::ShapeString(Shape(m->shape.begin(), m->shape.end())) +
+                                 ", _METADATA says " + std::string(DTypeName(leaf.dtype)) + " " +
+                                 base::ShapeString(leaf.global_shape)));
+      }
+      for (const ReadRequest& req : leaf.requests) {
+        Status s = ReadZarrBox(*view, leaf.key_path, *m, req.box, req.dest);
+        if (!s.ok()) return bad(s);
+        if (req.on_filled) req.on_filled();
+      }
+    }
+    return OkStatus();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> MakeOcdbtBackend() { return std::make_unique<OcdbtBackend>(); }
+
+}  // namespace cairn::storage
