@@ -183,7 +183,9 @@ program fortran_example
   if (counter /= nsteps) call fail('restored step counter is wrong')
   do i = 1, int(nrows)
     do j = 1, cols
-      if (u(j, i) /= value_of(latest, row0 + i - 1, j - 1)) then
+      ! Bit for bit: compare the 64-bit patterns.
+      if (transfer(u(j, i), 0_c_int64_t) /= &
+          transfer(value_of(latest, row0 + i - 1, j - 1), 0_c_int64_t)) then
         call fail('restored value differs')
         exit
       end if
