@@ -1,14 +1,16 @@
 #pragma once
-// Small pieces the benchmark programs under tools/ share: medians, a hash for fill patterns, the
-// file system type and load average printed next to the figures, on/off option parsing.
+// Small pieces the programs under tools/ share: medians, a hash for fill patterns, the file
+// system type and load average printed next to the figures, on/off and size option parsing.
 
 #include <sys/vfs.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,6 +69,28 @@ inline bool ParseOnOff(const std::string& text, const char* name) {
   if (text == "off" || text == "false" || text == "0") return false;
   throw boost::program_options::error(std::string("--") + name + " takes on or off, got '" +
                                       text + "'");
+}
+
+
+// "1GiB", "512MiB", "1G" (binary), "100MB", "1e9" (decimal).
+inline std::optional<int64_t> ParseSize(std::string text) {
+  size_t pos = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &pos);
+  } catch (...) {
+    return std::nullopt;
+  }
+  std::string unit = text.substr(pos);
+  std::transform(unit.begin(), unit.end(), unit.begin(), ::tolower);
+  static const std::vector<std::pair<std::string, double>> kUnits = {
+      {"", 1},         {"b", 1},      {"k", 0x1p10},   {"kib", 0x1p10}, {"m", 0x1p20},
+      {"mib", 0x1p20}, {"g", 0x1p30}, {"gib", 0x1p30}, {"t", 0x1p40},   {"tib", 0x1p40},
+      {"kb", 1e3},     {"mb", 1e6},   {"gb", 1e9},     {"tb", 1e12}};
+  for (const auto& [name, mult] : kUnits) {
+    if (unit == name && value > 0) return static_cast<int64_t>(value * mult);
+  }
+  return std::nullopt;
 }
 
 }  // namespace cairn_tools

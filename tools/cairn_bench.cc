@@ -64,6 +64,7 @@ using cairn_tools::Median;
 using cairn_tools::Mix;
 using cairn_tools::FsType;
 using cairn_tools::ParseOnOff;
+using cairn_tools::ParseSize;
 
 struct Options {
   int64_t size = int64_t{1} << 30;
@@ -94,26 +95,6 @@ int g_size = 1;
   std::abort();
 }
 
-// "1GiB", "512MiB", "1G" (binary), "100MB", "1e9" (decimal).
-std::optional<int64_t> ParseSize(std::string text) {
-  size_t pos = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &pos);
-  } catch (...) {
-    return std::nullopt;
-  }
-  std::string unit = text.substr(pos);
-  std::transform(unit.begin(), unit.end(), unit.begin(), ::tolower);
-  static const std::vector<std::pair<std::string, double>> kUnits = {
-      {"", 1},         {"b", 1},      {"k", 0x1p10},   {"kib", 0x1p10}, {"m", 0x1p20},
-      {"mib", 0x1p20}, {"g", 0x1p30}, {"gib", 0x1p30}, {"t", 0x1p40},   {"tib", 0x1p40},
-      {"kb", 1e3},     {"mb", 1e6},   {"gb", 1e9},     {"tb", 1e12}};
-  for (const auto& [name, mult] : kUnits) {
-    if (unit == name && value > 0) return static_cast<int64_t>(value * mult);
-  }
-  return std::nullopt;
-}
 
 // Returns false after printing usage/errors (rank 0), or when --help was asked.
 bool ParseOptions(int argc, char** argv, Options& o, int& exit_code) {

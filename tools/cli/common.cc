@@ -14,6 +14,7 @@
 
 #include "cairn/communicator.h"
 #include "cairn/dtype.h"
+#include "../bench_util.h"
 #include "cli.h"
 #include "coord/commit.h"
 
@@ -303,22 +304,7 @@ std::pair<uint64_t, uint64_t> DiskUsage(const fs::path& dir) {
 }
 
 int64_t ParseBytes(const std::string& text, const std::string& option) {
-  size_t pos = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &pos);
-  } catch (...) {
-    throw UsageError("--" + option + ": not a size: '" + text + "'");
-  }
-  std::string unit = text.substr(pos);
-  std::transform(unit.begin(), unit.end(), unit.begin(), ::tolower);
-  static const std::vector<std::pair<std::string, double>> kUnits = {
-      {"", 1},         {"b", 1},      {"k", 0x1p10}, {"kib", 0x1p10}, {"m", 0x1p20},
-      {"mib", 0x1p20}, {"g", 0x1p30}, {"gib", 0x1p30}, {"kb", 1e3},   {"mb", 1e6},
-      {"gb", 1e9}};
-  for (const auto& [name, mult] : kUnits) {
-    if (unit == name && value > 0) return static_cast<int64_t>(value * mult);
-  }
+  if (auto bytes = cairn_tools::ParseSize(text)) return *bytes;
   throw UsageError("--" + option + ": not a size: '" + text + "' (e.g. 256MiB, 1GiB)");
 }
 
