@@ -16,6 +16,8 @@
 
 #include "cairn/array.h"
 #include "cairn/communicator.h"
+#include "cairn/metadata.h"
+#include "cairn/options.h"
 
 namespace cairn {
 
@@ -99,6 +101,9 @@ struct BackendContext {
   std::filesystem::path item_dir;  ///< exists on entry to Write and Read
   int primary = 0;
   std::optional<uint32_t> file_mode;  ///< FileOptions.path_permission_mode
+  /// The item's array saving options (Write only; null on Read): backend-specific fields such
+  /// as ocdbt_target_data_file_size.
+  const ArrayOptions::Saving* save_options = nullptr;
 };
 
 class Backend {
@@ -114,6 +119,22 @@ class Backend {
   /// Collective (every rank calls it, possibly with no requests). Fills every request.
   /// DataLoss naming the file and key path for unreadable data.
   virtual Status Read(const BackendContext& ctx, std::span<const ReadLeaf> leaves) = 0;
+
+  /// Optional, for formats with their own description of an item (ocdbt: Orbax's metadata
+  /// files). The file cairn's item metadata goes to; "_METADATA" unless the format takes that
+  /// name. Readers look for `_CAIRN_METADATA` first, then `_METADATA`.
+  virtual std::string_view item_metadata_file() const { return "_METADATA"; }
+  /// True if scalar leaves are also passed to Write, as 0-d leaves of their dtype whose one
+  /// piece the primary holds (their values stay in cairn's metadata as well).
+  virtual bool writes_scalars() const { return false; }
+  /// Primary only, after Write succeeded on every rank and before cairn's item metadata `m` is
+  /// written: the format's own description of the item. It may also record in `m` what the
+  /// backend chose (the ocdbt backend: each array's chunk shape).
+  virtual Status DescribeItem(const BackendContext& ctx, ItemMetadata& m) {
+    (void)ctx;
+    (void)m;
+    return OkStatus();
+  }
 };
 
 using BackendMaker = std::function<std::unique_ptr<Backend>()>;

@@ -23,6 +23,8 @@ struct PieceMetadata {
   uint64_t xxh3 = 0;      ///< XXH3-64 of the stored bytes (stored dtype, C order)
   int writer_rank = 0;
   nlohmann::json location;  ///< backend-specific
+  /// False for pieces of checkpoints cairn did not write (Orbax's): no xxh3 to verify.
+  bool checksummed = true;
 };
 
 /// One leaf of a stored tree.

@@ -53,28 +53,31 @@ struct ArrayOptions {
   struct Saving {
     /// Global storage options for every array leaf. Default: none set.
     StorageOptions storage_options;
-    /// Write the OCDBT key-value format. Default: false. DEVIATION: Orbax defaults to true, but
-    /// cairn picks the format with SaveOptions::backend ("hdf5" by default) and has no OCDBT
-    /// backend yet, so a true default would make every save fail.
-    /// Not implemented yet (issue 5): a non-default value (true) is Unimplemented.
+    /// Write the OCDBT key-value format: true selects the "ocdbt" backend (zarr3 arrays in
+    /// OCDBT databases, with Orbax's metadata files, so Orbax restores the item), whatever
+    /// SaveOptions::backend says unless it names a third backend (InvalidArgument).
+    /// Default: false. DEVIATION: Orbax defaults to true; cairn's default format is HDF5
+    /// (SaveOptions::backend = "hdf5"), which h5py and h5dump read.
     bool use_ocdbt = false;
-    /// Write arrays in the Zarr v3 format. Default: false. DEVIATION: Orbax defaults to true;
-    /// false here for the same reason as `use_ocdbt`.
-    /// Not implemented yet (issue 5): a non-default value (true) is Unimplemented.
-    bool use_zarr3 = false;
+    /// Write arrays in the Zarr v3 format (the ocdbt backend; other backends ignore it).
+    /// Default: true, as Orbax's ArrayOptions. false (zarr v2) with the ocdbt backend is
+    /// Unimplemented.
+    bool use_zarr3 = true;
     /// Compress array data with zstd (HDF5 filter 32015). Default: true, as in Orbax.
     bool use_compression = true;
     /// zstd level used when compressing (cairn extra). Default: 3 (zstd's default level).
     int compression_level = 3;
-    /// Target size in bytes of each OCDBT data file; 0 means no limit. Default: none (2 GiB in
-    /// Orbax). Not implemented yet (issue 5): a non-default value is Unimplemented.
+    /// Target size in bytes of each OCDBT data file (ocdbt backend): a rank starts a new file in
+    /// `d/` once the current one holds this many bytes; 0 means no limit. Negative is
+    /// InvalidArgument. Default: none (2 GiB, as Orbax on local disk).
     std::optional<int64_t> ocdbt_target_data_file_size;
     /// Copy CUDA device pieces to host through pinned (page-locked) buffers, kept in a pool and
     /// reused across saves. Default: none, meaning pinned when cairn was built with CUDA (as
     /// Orbax: on for GPU arrays). false: pageable buffers. Host pieces are copied with memcpy.
     std::optional<bool> enable_pinned_host_transfer;
-    /// Validate the parameters after the OCDBT merge of the finalize step. Default: true.
-    /// Not implemented yet (issue 5): a non-default value (false) is Unimplemented.
+    /// Validate the parameters after the OCDBT merge of the finalize step (ocdbt backend): the
+    /// primary reopens the merged database and checks that every key of every rank's database
+    /// is in it and every array's zarr.json parses. Default: true.
     bool enable_post_merge_validation = true;
     /// Split the writing of replicated data across the ranks holding replicas: a region held by
     /// k ranks is cut into k slices along its outermost dimension long enough, and each replica
@@ -93,9 +96,9 @@ struct ArrayOptions {
     /// shared file per item, so the option belongs to the OCDBT backend.
     /// Not implemented yet (issue 5): a non-default value (true) is Unimplemented.
     bool enable_replica_parallel_separate_folder = false;
-    /// Write Orbax's sharding file. Default: true. cairn records every stored piece's box and
-    /// writer in `_METADATA` instead, whatever this says.
-    /// Not implemented yet (issue 5): a non-default value (false) is Unimplemented.
+    /// Write Orbax's sharding file `_sharding` (ocdbt backend), which lets Orbax restore an
+    /// array without a target sharding. Default: true. cairn itself records every stored
+    /// piece's box and writer in its own metadata, whatever this says.
     bool enable_write_sharding_file = true;
     /// Per-leaf overrides of `storage_options`. Default: none.
     ScopedStorageOptionsCreator scoped_storage_options_creator;
@@ -243,7 +246,8 @@ struct AsyncOptions {
 
 /// Options for one save.
 struct SaveOptions {
-  /// Storage backend, by registry name ("hdf5", "reference"). Default: "hdf5".
+  /// Storage backend, by registry name ("hdf5", "ocdbt", "reference"). Default: "hdf5".
+  /// array.use_ocdbt = true selects "ocdbt".
   std::string backend = "hdf5";
   /// Array saving options. Default: see ArrayOptions::Saving.
   ArrayOptions::Saving array;
@@ -308,6 +312,9 @@ struct RestoreReport {
 /// `where` names it in the message, e.g. a key path). Default `where`: "StorageOptions".
 [[nodiscard]] Status CheckImplemented(const StorageOptions& options,
                                       std::string_view where = "StorageOptions");
+/// The backend a save with `options` uses: SaveOptions::backend, or "ocdbt" when
+/// array.use_ocdbt. InvalidArgument / Unimplemented for contradicting fields.
+[[nodiscard]] Result<std::string> ResolveBackendName(const SaveOptions& options);
 /// InvalidArgument for a limit that is not positive, naming the field.
 [[nodiscard]] Status ValidateMemoryOptions(const MemoryOptions& options);
 

@@ -3,6 +3,7 @@
 #include "checkpoint/coordination.h"
 #include "checkpoint/impl.h"
 #include "checkpoint/step.h"
+#include "coord/commit.h"
 
 namespace cairn {
 
@@ -84,7 +85,7 @@ Result<RestoreReport> Checkpointer::RestoreItems(const std::filesystem::path& di
   std::vector<checkpoint::TreeTarget> list;
   for (auto& [name, tree] : targets) {
     names.push_back(name);
-    list.push_back({directory / name, name, &tree});
+    list.push_back({coord::ItemDirectory(directory, name), name, &tree});
   }
   if (names.empty()) {
     return AgreeOnStatus(*coord_->comm, InvalidArgumentError("nothing to restore: no items"));

@@ -124,6 +124,8 @@ Result<std::shared_ptr<CheckpointHandler>> HandlerRegistry::HandlerForRestore(
 
 Result<std::shared_ptr<CheckpointHandler>> HandlerRegistry::HandlerByName(
     std::string_view name) const {
+  // Items Orbax saved with its tree and JSON handlers are read by cairn's.
+  name = checkpoint::CanonicalHandlerName(name);
   std::lock_guard<std::mutex> lock(impl_->mu);
   auto it = impl_->by_name.find(name);
   if (it == impl_->by_name.end()) {

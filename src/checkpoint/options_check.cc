@@ -34,21 +34,10 @@ std::string Field(std::string_view prefix, std::string_view name) {
 
 Status CheckSaving(const ArrayOptions::Saving& o, std::string_view p) {
   CAIRN_RETURN_IF_ERROR(CheckImplemented(o.storage_options, Field(p, "storage_options")));
-  if (o.use_ocdbt) {
-    return NotYet(Field(p, "use_ocdbt"), "true", kOcdbt,
-                  "the storage format is chosen by SaveOptions.backend (\"hdf5\", \"reference\")");
-  }
-  if (o.use_zarr3) {
-    return NotYet(Field(p, "use_zarr3"), "true", kOcdbt,
-                  "the storage format is chosen by SaveOptions.backend (\"hdf5\", \"reference\")");
-  }
-  if (o.ocdbt_target_data_file_size) {
-    return NotYet(Field(p, "ocdbt_target_data_file_size"),
-                  std::to_string(*o.ocdbt_target_data_file_size), kOcdbt);
-  }
-  // false is what cairn does (device arrays are refused, host arrays are not staged).
-  if (!o.enable_post_merge_validation) {
-    return NotYet(Field(p, "enable_post_merge_validation"), "false", kOcdbt);
+  if (o.ocdbt_target_data_file_size && *o.ocdbt_target_data_file_size < 0) {
+    return InvalidArgumentError(Field(p, "ocdbt_target_data_file_size") + " = " +
+                                std::to_string(*o.ocdbt_target_data_file_size) +
+                                " must not be negative (0: no limit)");
   }
   if (o.min_slice_bytes_for_replica_parallel && *o.min_slice_bytes_for_replica_parallel < 0) {
     return InvalidArgumentError(Field(p, "min_slice_bytes_for_replica_parallel") + " = " +
@@ -63,10 +52,6 @@ Status CheckSaving(const ArrayOptions::Saving& o, std::string_view p) {
   if (o.enable_replica_parallel_separate_folder) {
     return NotYet(Field(p, "enable_replica_parallel_separate_folder"), "true", kOcdbt,
                   "the hdf5 backend writes one shared file per item");
-  }
-  if (!o.enable_write_sharding_file) {
-    return NotYet(Field(p, "enable_write_sharding_file"), "false", kOcdbt,
-                  "cairn always records each stored piece in _METADATA");
   }
   return OkStatus();
 }
@@ -121,7 +106,26 @@ Status CheckImplemented(const StorageOptions& options, std::string_view where) {
 }
 
 Status CheckImplemented(const SaveOptions& options) {
-  return CheckSaving(options.array, "SaveOptions.array");
+  CAIRN_RETURN_IF_ERROR(CheckSaving(options.array, "SaveOptions.array"));
+  return ResolveBackendName(options).status();
+}
+
+Result<std::string> ResolveBackendName(const SaveOptions& options) {
+  const auto& a = options.array;
+  std::string name = options.backend;
+  if (a.use_ocdbt) {
+    if (name != "hdf5" && name != "ocdbt") {
+      return InvalidArgumentError("SaveOptions.array.use_ocdbt = true asks for the ocdbt backend, "
+                                  "but SaveOptions.backend = \"" + name + "\"");
+    }
+    name = "ocdbt";
+  }
+  if (name == "ocdbt" && !a.use_zarr3) {
+    return NotYet("SaveOptions.array.use_zarr3", "false", kOcdbt,
+                  "the ocdbt backend writes zarr v3 arrays (Orbax's default); zarr v2 is not "
+                  "written");
+  }
+  return name;
 }
 
 Status CheckImplemented(const RestoreOptions& options) {

@@ -42,7 +42,7 @@ TEST(OptionsCheckTest, DefaultsAreImplemented) {
 TEST(OptionsCheckTest, DefaultsFollowOrbaxExceptTheFormatSwitches) {
   const ArrayOptions a;
   EXPECT_FALSE(a.saving.use_ocdbt);  // Orbax: true (deviation, see the header)
-  EXPECT_FALSE(a.saving.use_zarr3);  // Orbax: true (deviation)
+  EXPECT_TRUE(a.saving.use_zarr3);
   EXPECT_TRUE(a.saving.use_compression);
   EXPECT_FALSE(a.saving.ocdbt_target_data_file_size.has_value());
   EXPECT_FALSE(a.saving.enable_pinned_host_transfer.has_value());
@@ -105,17 +105,39 @@ TEST(OptionsCheckTest, UnimplementedSaveFieldsAreNamed) {
        [](SaveOptions& o) {
          o.array.storage_options.shard_axes = {1, 0};
        }},
-      {"SaveOptions.array.use_ocdbt", "issue 5", [](SaveOptions& o) { o.array.use_ocdbt = true; }},
-      {"SaveOptions.array.use_zarr3", "issue 5", [](SaveOptions& o) { o.array.use_zarr3 = true; }},
-      {"SaveOptions.array.ocdbt_target_data_file_size", "issue 5",
-       [](SaveOptions& o) { o.array.ocdbt_target_data_file_size = 0; }},
-      {"SaveOptions.array.enable_post_merge_validation", "issue 5",
-       [](SaveOptions& o) { o.array.enable_post_merge_validation = false; }},
+      {"SaveOptions.array.use_zarr3", "issue 5",
+       [](SaveOptions& o) {
+         o.array.use_ocdbt = true;
+         o.array.use_zarr3 = false;
+       }},
       {"SaveOptions.array.enable_replica_parallel_separate_folder", "issue 5",
        [](SaveOptions& o) { o.array.enable_replica_parallel_separate_folder = true; }},
-      {"SaveOptions.array.enable_write_sharding_file", "issue 5",
-       [](SaveOptions& o) { o.array.enable_write_sharding_file = false; }},
   });
+}
+
+TEST(OptionsCheckTest, OcdbtOptionsSelectAndCheck) {
+  // use_ocdbt selects the ocdbt backend over the default "hdf5"; a third backend contradicts it.
+  EXPECT_EQ(*ResolveBackendName(SaveOptions{}), "hdf5");
+  EXPECT_EQ(*ResolveBackendName(SaveOptions{.array = {.use_ocdbt = true}}), "ocdbt");
+  EXPECT_EQ(*ResolveBackendName(SaveOptions{.backend = "ocdbt"}), "ocdbt");
+  auto bad = ResolveBackendName(SaveOptions{.backend = "reference", .array = {.use_ocdbt = true}});
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("reference"), std::string::npos);
+  // zarr v2 is not written; the other backends ignore use_zarr3.
+  EXPECT_EQ(ResolveBackendName(SaveOptions{.backend = "ocdbt", .array = {.use_zarr3 = false}})
+                .status()
+                .code(),
+            StatusCode::kUnimplemented);
+  EXPECT_TRUE(CheckImplemented(SaveOptions{.array = {.use_zarr3 = false}}).ok());
+  SaveOptions ok{.backend = "ocdbt",
+                 .array = {.ocdbt_target_data_file_size = 0,
+                           .enable_post_merge_validation = false,
+                           .enable_write_sharding_file = false}};
+  EXPECT_TRUE(CheckImplemented(ok).ok()) << CheckImplemented(ok).ToString();
+  SaveOptions negative{.array = {.ocdbt_target_data_file_size = -1}};
+  EXPECT_EQ(CheckImplemented(negative).code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(CheckImplemented(negative).message().find("ocdbt_target_data_file_size"),
+            std::string::npos);
 }
 
 // Values out of range are InvalidArgument naming the field and the value.
@@ -178,11 +200,11 @@ TEST(OptionsCheckTest, ScopedStorageOptionsAreCheckedWithTheirOwnName) {
 
 TEST(OptionsCheckTest, FirstUnimplementedFieldIsReported) {
   SaveOptions s;
-  s.array.use_zarr3 = true;
-  s.array.use_ocdbt = true;
+  s.array.storage_options.shard_axes = {0};
+  s.array.enable_replica_parallel_separate_folder = true;
   Status st = CheckImplemented(s);
-  EXPECT_NE(st.message().find("use_ocdbt"), std::string::npos) << st.ToString();
-  EXPECT_EQ(st.message().find("use_zarr3"), std::string::npos) << st.ToString();
+  EXPECT_NE(st.message().find("shard_axes"), std::string::npos) << st.ToString();
+  EXPECT_EQ(st.message().find("separate_folder"), std::string::npos) << st.ToString();
 }
 
 }  // namespace

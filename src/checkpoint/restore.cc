@@ -400,16 +400,17 @@ Result<RestoreReport> RestoreTreeItems(Communicator& comm, int primary,
   if (comm.rank() == primary) {
     Status st = [&]() -> Status {
       if (targets.empty()) return InvalidArgumentError("nothing to restore: no items");
-      // Raw texts, length-prefixed in target order: a corrupt file may hold any bytes, which
-      // must reach the decoder (and its DataLoss error) unchanged.
+      // Decoded here (an Orbax item is described from its database), re-encoded and
+      // length-prefixed in target order; a corrupt file fails here, on every rank.
       for (const TreeTarget& t : targets) {
-        const fs::path path = t.item_dir / coord::kItemMetadataFile;
+        const fs::path path = coord::ItemMetadataPath(t.item_dir);
         std::error_code ec;
         if (!fs::exists(path, ec)) {
           return NotFoundError("item '" + t.label + "' has no tree metadata '" + path.string() +
                                "' (not a tree item, or an incomplete checkpoint)");
         }
-        CAIRN_ASSIGN_OR_RETURN(std::string text, base::ReadFile(path));
+        CAIRN_ASSIGN_OR_RETURN(ItemMetadata m, coord::LoadItemMetadata(t.item_dir));
+        const std::string text = format::EncodeItemMetadata(m);
         payload += std::to_string(text.size()) + "\n" + text;
       }
       return OkStatus();
@@ -430,7 +431,7 @@ Result<RestoreReport> RestoreTreeItems(Communicator& comm, int primary,
     size_t pos = 0;
     for (size_t k = 0; k < targets.size(); ++k) {
       const TreeTarget& t = targets[k];
-      const std::string source = (t.item_dir / coord::kItemMetadataFile).string();
+      const std::string source = coord::ItemMetadataPath(t.item_dir).string();
       const size_t eol = payload.find('\n', pos);
       if (eol == std::string::npos)
         return InternalError("metadata of item '" + t.label + "' was not broadcast");

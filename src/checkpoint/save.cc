@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "base/fs.h"
+#include "checkpoint/builtin_handlers.h"
 #include "checkpoint/io_turns.h"
 #include "checkpoint/impl.h"
 #include "checkpoint/phase_timer.h"
@@ -70,7 +71,14 @@ Status CommitStep(const HandlerContext& ctx, const fs::path& directory, const fs
     st = [&]() -> Status {
       const SaveOptions& options = *ctx.save_options;
       CheckpointMetadata cm;
-      for (const StepItem& item : items) cm.item_handlers[item.name] = item.handler->TypeName();
+      // Steps in Orbax's format (the ocdbt backend) name Orbax's handlers, so that Orbax's
+      // CheckpointManager restores them without arguments; cairn reads both names.
+      const auto backend = ResolveBackendName(options);
+      const bool orbax = backend.ok() && *backend == "ocdbt";
+      for (const StepItem& item : items) {
+        const std::string name = item.handler->TypeName();
+        cm.item_handlers[item.name] = orbax ? std::string(OrbaxHandlerName(name)) : name;
+      }
       cm.metrics = options.metrics;
       if (ctx.performance_metrics != nullptr) cm.performance_metrics = *ctx.performance_metrics;
       cm.custom_metadata = options.custom_metadata;

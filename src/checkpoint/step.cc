@@ -65,7 +65,7 @@ Result<json> CheckStepItems(Communicator& comm, int primary, const fs::path& dir
       }
       std::sort(have.begin(), have.end());
       for (const std::string& name : names) {
-        if (!fs::is_directory(directory / name, ec)) {
+        if (!fs::is_directory(coord::ItemDirectory(directory, name), ec)) {
           return NotFoundError("checkpoint '" + directory.string() + "' has no item '" + name +
                                "' (it has: " + JoinNames(have) + ")");
         }
@@ -106,7 +106,7 @@ Status RestoreStep(Communicator& comm, const CheckpointerOptions& opts, const fs
   // (identical on every rank: `stored` was broadcast).
   for (size_t k = 0; k < items.size(); ++k) {
     const auto& [name, handler] = plan[k];
-    const std::string saved_by = stored.value(name, std::string());
+    const std::string saved_by(CanonicalHandlerName(stored.value(name, std::string())));
     if (!saved_by.empty() && saved_by != handler->TypeName() &&
         !(IsTreeHandlerName(saved_by) && IsTreeHandlerName(handler->TypeName()))) {
       return FailedPreconditionError("checkpoint '" + directory.string() + "' item '" + name +
@@ -120,7 +120,7 @@ Status RestoreStep(Communicator& comm, const CheckpointerOptions& opts, const fs
   hctx.memory_options = &opts.memory_options;
   for (size_t k = 0; k < items.size(); ++k) {
     const auto& [name, handler] = plan[k];
-    st = handler->Restore(hctx, directory / name, *items[k].second);
+    st = handler->Restore(hctx, coord::ItemDirectory(directory, name), *items[k].second);
     CAIRN_RETURN_IF_ERROR(AgreeOnStatus(
         comm, st.WithContext("checkpoint '" + directory.string() + "' item '" + name + "'")));
   }
@@ -143,7 +143,7 @@ Result<std::map<std::string, Tree>> ReadStepItemMetadata(const HandlerRegistry& 
       out.emplace(name, Tree::Json({{"handler", handler_name}, {"unknown_handler", true}}));
       continue;
     }
-    auto tree = (*handler)->Metadata(directory / name);
+    auto tree = (*handler)->Metadata(coord::ItemDirectory(directory, name));
     if (!tree.ok()) return tree.status().WithContext("item '" + name + "'");
     out.emplace(name, std::move(tree).value());
   }

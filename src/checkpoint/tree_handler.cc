@@ -19,8 +19,7 @@ namespace fs = std::filesystem;
 constexpr char kArrayKey[] = "array";
 
 Result<Tree> ReadTreeMetadata(const fs::path& directory) {
-  CAIRN_ASSIGN_OR_RETURN(ItemMetadata m,
-                         ReadItemMetadata(directory.parent_path(), directory.filename().string()));
+  CAIRN_ASSIGN_OR_RETURN(ItemMetadata m, coord::LoadItemMetadata(directory));
   return m.ToTree();
 }
 
@@ -135,7 +134,22 @@ std::shared_ptr<CheckpointHandler> ArrayHandler() {
 std::shared_ptr<CheckpointHandler> TreeHandler() { return PyTreeHandler(); }
 
 bool IsTreeHandlerName(std::string_view name) {
+  name = CanonicalHandlerName(name);
   return name == kStandardHandlerName || name == kTreeHandlerName;
+}
+
+std::string_view CanonicalHandlerName(std::string_view name) {
+  if (name == kOrbaxStandardHandlerName) return kStandardHandlerName;
+  if (name == kOrbaxPyTreeHandlerName) return kTreeHandlerName;
+  if (name == kOrbaxJsonHandlerName) return kJsonHandlerName;
+  return name;
+}
+
+std::string_view OrbaxHandlerName(std::string_view name) {
+  if (name == kStandardHandlerName) return kOrbaxStandardHandlerName;
+  if (name == kTreeHandlerName) return kOrbaxPyTreeHandlerName;
+  if (name == kJsonHandlerName) return kOrbaxJsonHandlerName;
+  return name;
 }
 
 }  // namespace cairn::checkpoint

@@ -265,14 +265,38 @@ Status TreeStagedSave::Write(const HandlerContext& ctx, const fs::path& item_dir
     leaves.push_back(std::move(w));
     leaf_index.push_back(i);
   }
-  BackendContext bctx{&comm, item_dir, ctx.primary_host, ctx.path_permission_mode};
+  const size_t num_arrays = leaves.size();
+  // Scalars as 0-d leaves, for backends that store them too (their values stay in `_METADATA`).
+  std::vector<uint64_t> scalar_bits(nleaves, 0);
+  if (backend_->writes_scalars()) {
+    for (size_t i = 0; i < nleaves; ++i) {
+      const auto* scalar = std::get_if<Scalar>(&item_.leaves[i]);
+      if (scalar == nullptr) continue;
+      scalar_bits[i] = scalar->bits();  // little-endian: the value's bytes come first
+      WriteLeaf w;
+      w.key_path = KeyPathString(item_.mine[i].key_path);
+      for (const auto& seg : item_.mine[i].key_path) w.segments.push_back(seg.key);
+      w.dtype = scalar->dtype();
+      w.compress = options_.array.use_compression;
+      w.compression_level = options_.array.compression_level;
+      w.max_pieces_per_rank = 1;
+      if (comm.rank() == ctx.primary_host) {
+        WritePiece p;
+        p.data = &scalar_bits[i];
+        w.pieces.push_back(std::move(p));
+      }
+      leaves.push_back(std::move(w));
+    }
+  }
+  BackendContext bctx{&comm, item_dir, ctx.primary_host, ctx.path_permission_mode,
+                      &options_.array};
   auto locations = backend_->Write(bctx, leaves);
   Finish();  // whatever happened, the caller's memory is no longer read
   for (PieceJob& j : jobs_) ReleaseBuffer(j);  // boxes never written (after a failure)
   timer.Mark("backend_write_secs");
   Status st = locations.status();
   if (st.ok()) {
-    for (size_t k = 0; k < leaves.size() && k < locations->size(); ++k) {
+    for (size_t k = 0; k < num_arrays && k < locations->size(); ++k) {
       const auto& js = leaf_jobs[leaf_index[k]];
       for (size_t p = 0; p < js.size() && p < (*locations)[k].size(); ++p) {
         item_.written[js[p]->leaf][js[p]->plan] = {js[p]->checksum, (*locations)[k][p]};
@@ -297,7 +321,8 @@ Status TreeStagedSave::Write(const HandlerContext& ctx, const fs::path& item_dir
   if (st.ok() && comm.rank() == ctx.primary_host) {
     st = [&]() -> Status {
       CAIRN_ASSIGN_OR_RETURN(ItemMetadata m, AssembleMetadata(item_, *gathered, options_.backend));
-      return base::WriteFileDurably(item_dir / coord::kItemMetadataFile,
+      CAIRN_RETURN_IF_ERROR(backend_->DescribeItem(bctx, m));
+      return base::WriteFileDurably(item_dir / std::string(backend_->item_metadata_file()),
                                     format::EncodeItemMetadata(m), ctx.path_permission_mode);
     }();
   }
@@ -367,7 +392,8 @@ Result<std::unique_ptr<StagedSave>> StageTreeItem(const HandlerContext& ctx,
                                   std::to_string(options.array.compression_level) +
                                   " is outside zstd's range [-131072, 22]");
     }
-    CAIRN_ASSIGN_OR_RETURN(s.backend_, MakeBackend(options.backend));
+    CAIRN_ASSIGN_OR_RETURN(s.options_.backend, ResolveBackendName(options));
+    CAIRN_ASSIGN_OR_RETURN(s.backend_, MakeBackend(s.options_.backend));
     tree.ForEachLeaf([&](const KeyPath&, const Leaf& leaf) { item.leaves.push_back(leaf); });
     CAIRN_ASSIGN_OR_RETURN(item.mine, coord::DescribeTree(tree, options.array));
     return OkStatus();

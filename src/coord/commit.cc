@@ -8,6 +8,7 @@
 
 #include "base/fs.h"
 #include "format/metadata_json.h"
+#include "storage/ocdbt/orbax_import.h"
 
 namespace cairn::coord {
 
@@ -89,6 +90,45 @@ Status CheckCommitted(const fs::path& dir) {
   return OkStatus();
 }
 
+std::filesystem::path ItemDirectory(const std::filesystem::path& checkpoint,
+                                    const std::string& item) {
+  std::error_code ec;
+  const auto sub = checkpoint / item;
+  if (item == "default" && !std::filesystem::is_directory(sub, ec) &&
+      std::filesystem::exists(checkpoint / kItemMetadataFile, ec)) {
+    return checkpoint;
+  }
+  return sub;
+}
+
+std::filesystem::path ItemMetadataPath(const std::filesystem::path& item_dir) {
+  std::error_code ec;
+  const auto cairn = item_dir / kCairnItemMetadataFile;
+  if (std::filesystem::exists(cairn, ec)) return cairn;
+  return item_dir / kItemMetadataFile;
+}
+
+Result<ItemMetadata> LoadItemMetadata(const std::filesystem::path& item_dir) {
+  const auto path = ItemMetadataPath(item_dir);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return NotFoundError("item directory '" + item_dir.string() + "' has neither " +
+                         kCairnItemMetadataFile + " nor " + kItemMetadataFile);
+  }
+  CAIRN_ASSIGN_OR_RETURN(std::string text, base::ReadFile(path));
+  if (path.filename() == kItemMetadataFile) {
+    const nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
+    if (storage::IsOrbaxTreeMetadata(doc)) {
+      try {
+        return storage::ImportOrbaxItem(item_dir, doc);
+      } catch (const nlohmann::json::exception& e) {
+        return DataLossError("'" + path.string() + "': " + e.what());
+      }
+    }
+  }
+  return format::DecodeItemMetadata(text, path.string());
+}
+
 }  // namespace cairn::coord
 
 namespace cairn {
@@ -104,14 +144,14 @@ bool IsCommittedCheckpoint(const std::filesystem::path& checkpoint) {
 
 Result<ItemMetadata> ReadItemMetadata(const std::filesystem::path& checkpoint,
                                       std::string_view item) {
-  const auto path = checkpoint / std::string(item) / coord::kItemMetadataFile;
+  const auto dir = coord::ItemDirectory(checkpoint, std::string(item));
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
+  if (!std::filesystem::exists(coord::ItemMetadataPath(dir), ec)) {
     return NotFoundError("no item '" + std::string(item) + "' in checkpoint '" +
-                         checkpoint.string() + "' (missing " + path.string() + ")");
+                         checkpoint.string() + "' (missing " + (dir / coord::kItemMetadataFile).string() +
+                         ")");
   }
-  CAIRN_ASSIGN_OR_RETURN(std::string text, base::ReadFile(path));
-  return format::DecodeItemMetadata(text, path.string());
+  return coord::LoadItemMetadata(dir);
 }
 
 Result<CheckpointMetadata> ReadCheckpointMetadata(const std::filesystem::path& checkpoint) {

@@ -15,6 +15,8 @@ inline constexpr char kTmpMarker[] = ".cairn-tmp-";
 inline constexpr char kCommitMarkerFile[] = "commit_success.txt";
 inline constexpr char kCheckpointMetadataFile[] = "_CHECKPOINT_METADATA";
 inline constexpr char kItemMetadataFile[] = "_METADATA";
+/// cairn's item metadata where the backend's format owns `_METADATA` (ocdbt: Orbax's).
+inline constexpr char kCairnItemMetadataFile[] = "_CAIRN_METADATA";
 
 /// Checks that `final_dir` can be created (AlreadyExists if it is a checkpoint already,
 /// FailedPrecondition if something else is there), creates its parent and a fresh temporary
@@ -36,5 +38,20 @@ void AbandonTemporaryCheckpoint(const std::filesystem::path& tmp_dir);
 Status CheckCommitted(const std::filesystem::path& dir);
 
 int64_t NowNanos();
+
+/// The directory of `item` in `checkpoint`: `checkpoint/item`, or the checkpoint itself for
+/// "default" when it has no such subdirectory but holds an item's `_METADATA` at the top (the
+/// layout of Orbax's StandardCheckpointer / PyTreeCheckpointer).
+std::filesystem::path ItemDirectory(const std::filesystem::path& checkpoint,
+                                    const std::string& item);
+
+/// The path of the file holding an item's metadata: `_CAIRN_METADATA` if present, else
+/// `_METADATA`.
+std::filesystem::path ItemMetadataPath(const std::filesystem::path& item_dir);
+
+/// An item's metadata, from ItemMetadataPath: cairn's, or Orbax's tree metadata described as a
+/// cairn item (storage/ocdbt/orbax_import.h). NotFound if neither file exists (naming both),
+/// DataLoss naming the file if unparsable.
+Result<ItemMetadata> LoadItemMetadata(const std::filesystem::path& item_dir);
 
 }  // namespace cairn::coord

@@ -50,7 +50,7 @@ Result<LeafReadPlan> PlanLeafReads(const LeafMetadata& stored, const Distributed
       }
     }
     if (hit.empty()) continue;
-    if (options.verify_checksums) {
+    if (options.verify_checksums && stored.pieces[s].checksummed) {
       ReadUnit u{s, sb, true, nullptr, hit, 0};
       if (hit.size() == 1 && same_dtype && target.pieces[hit[0]].box == sb) {
         u.direct = target.pieces[hit[0]].data;

@@ -66,7 +66,7 @@ std::string EncodeItemMetadata(const ItemMetadata& m) {
       json pieces = json::array();
       for (const auto& p : leaf.pieces) {
         json pj = BoxJson(p.box);
-        pj["xxh3"] = base::ChecksumToHex(p.xxh3);
+        if (p.checksummed) pj["xxh3"] = base::ChecksumToHex(p.xxh3);
         pj["writer_rank"] = p.writer_rank;
         if (!p.location.is_null()) pj["location"] = p.location;
         pieces.push_back(std::move(pj));
@@ -145,7 +145,8 @@ Result<ItemMetadata> DecodeItemMetadata(std::string_view text, std::string_view 
               return d.Bad("piece " + p.box.ToString() + " lies outside the global shape" + where);
             }
           }
-          if (!base::ChecksumFromHex(pj.at("xxh3").get<std::string>(), &p.xxh3)) {
+          p.checksummed = pj.contains("xxh3");
+          if (p.checksummed && !base::ChecksumFromHex(pj.at("xxh3").get<std::string>(), &p.xxh3)) {
             return d.Bad("bad xxh3 checksum text" + where);
           }
           p.writer_rank = pj.at("writer_rank").get<int>();
@@ -177,9 +178,13 @@ Result<ItemMetadata> DecodeItemMetadata(std::string_view text, std::string_view 
 }
 
 std::string EncodeCheckpointMetadata(const CheckpointMetadata& m) {
+  // Orbax builds a StepStatistics from "performance_metrics" and refuses keys it does not know,
+  // so cairn's phase timings go under their own key (Orbax shows unknown top-level keys as
+  // custom metadata); decoding merges the two.
   json doc = {{"item_handlers", m.item_handlers},
               {"metrics", m.metrics},
-              {"performance_metrics", m.performance_metrics},
+              {"performance_metrics", json::object()},
+              {"cairn_performance_metrics", m.performance_metrics},
               {"init_timestamp_nsecs", m.init_timestamp_nsecs},
               {"commit_timestamp_nsecs", m.commit_timestamp_nsecs},
               {"custom_metadata", m.custom_metadata}};
@@ -194,9 +199,14 @@ Result<CheckpointMetadata> DecodeCheckpointMetadata(std::string_view text,
   CheckpointMetadata m;
   try {
     m.item_handlers = doc.value("item_handlers", json::object());
+    // Orbax's Checkpointer (one item, the directory itself) records one handler name.
+    if (m.item_handlers.is_string()) m.item_handlers = {{"default", m.item_handlers}};
     m.metrics = doc.value("metrics", json::object());
     m.custom_metadata = doc.value("custom_metadata", json::object());
     m.performance_metrics = doc.value("performance_metrics", json::object());
+    if (!m.performance_metrics.is_object()) m.performance_metrics = json::object();
+    const json extra = doc.value("cairn_performance_metrics", json::object());
+    for (const auto& [k, v] : extra.items()) m.performance_metrics[k] = v;
     m.init_timestamp_nsecs = doc.value("init_timestamp_nsecs", int64_t{0});
     m.commit_timestamp_nsecs = doc.value("commit_timestamp_nsecs", int64_t{0});
   } catch (const json::exception& e) {

@@ -142,7 +142,8 @@ std::vector<ItemInfo> ReadItems(const fs::path& checkpoint) {
     for (auto& it : items) {
       if (it.name == name) return;
     }
-    ItemInfo info{name, handler, checkpoint / name, std::nullopt, std::nullopt};
+    ItemInfo info{name, handler, cairn::coord::ItemDirectory(checkpoint, name), std::nullopt,
+                  std::nullopt};
     std::error_code ec;
     if (fs::exists(info.dir / cairn::coord::kItemMetadataFile, ec)) {
       auto tree = cairn::ReadItemMetadata(checkpoint, name);

@@ -87,10 +87,11 @@ std::optional<cairn::Shape> ChunkFor(const cairn::LeafMetadata& leaf, bool compr
   return cairn::coord::GreedyChunkShape(start, cairn::DTypeSize(leaf.dtype), cap);
 }
 
-// Converts one tree item; returns (on rank 0) its new metadata. Collective.
+// Converts one tree item; returns (on rank 0) its new metadata, which rank 0 has written
+// (with the target format's own description of the item), setting *finish. Collective.
 cairn::ItemMetadata ConvertItem(Env& env, cairn::Communicator& comm, const ItemInfo& item,
                                 const fs::path& dst_item, const Settings& s, Progress& progress,
-                                Converted& stats) {
+                                Converted& stats, cairn::Status* finish) {
   const cairn::ItemMetadata& src = *item.tree;
   std::vector<const cairn::LeafMetadata*> arrays;
   for (const auto& leaf : src.leaves) {
@@ -149,7 +150,7 @@ cairn::ItemMetadata ConvertItem(Env& env, cairn::Communicator& comm, const ItemI
         if (!st.ok()) return st;
         m.xxh3 = cairn::base::Xxh3(buffer.data(), n);
         source_hash->Update(buffer.data(), n);
-        if (last && source_hash->Digest() != piece->xxh3) {
+        if (last && piece->checksummed && source_hash->Digest() != piece->xxh3) {
           return cairn::DataLossError(
               "source " + (item.dir / cairn::KeyPathString(leaf->key_path)).string() +
               ": the piece written by rank " + std::to_string(piece->writer_rank) +
@@ -166,6 +167,31 @@ cairn::ItemMetadata ConvertItem(Env& env, cairn::Communicator& comm, const ItemI
   }
 
   auto backend = cairn::MakeBackend(s.backend);
+  // Scalars as 0-d leaves for a backend that stores them (ocdbt: Orbax reads them there).
+  std::vector<uint64_t> scalar_bits;
+  if ((*backend)->writes_scalars()) {
+    for (const auto& leaf : src.leaves) {
+      if (leaf.kind == "scalar" && leaf.value) scalar_bits.push_back(std::get<cairn::Scalar>(*leaf.value).bits());
+    }
+    size_t k = 0;
+    for (const auto& leaf : src.leaves) {
+      if (leaf.kind != "scalar" || !leaf.value) continue;
+      cairn::WriteLeaf w;
+      w.key_path = cairn::KeyPathString(leaf.key_path);
+      for (const auto& seg : leaf.key_path) w.segments.push_back(seg.key);
+      w.dtype = leaf.dtype;
+      w.compress = s.compression != "off";
+      w.compression_level = s.level;
+      w.max_pieces_per_rank = 1;
+      if (env.rank == 0) {
+        cairn::WritePiece p;
+        p.data = &scalar_bits[k];
+        w.pieces.push_back(std::move(p));
+      }
+      ++k;
+      leaves.push_back(std::move(w));
+    }
+  }
   cairn::BackendContext ctx;
   ctx.comm = &comm;
   ctx.item_dir = dst_item;
@@ -212,6 +238,12 @@ cairn::ItemMetadata ConvertItem(Env& env, cairn::Communicator& comm, const ItemI
     stats.pieces += leaf.pieces.size();
     ++stats.leaves;
     ++l;
+  }
+  // The target format's own description of the item, then cairn's metadata where it belongs.
+  *finish = (*backend)->DescribeItem(ctx, out);
+  if (finish->ok()) {
+    *finish = cairn::base::WriteFileDurably(dst_item / std::string((*backend)->item_metadata_file()),
+                                            cairn::format::EncodeItemMetadata(out));
   }
   return out;
 }
@@ -267,13 +299,7 @@ json ConvertCheckpoint(Env& env, cairn::Communicator& comm, const fs::path& src,
     for (const auto& it : items) {
       cairn::Status item_status;
       if (it.tree) {
-        cairn::ItemMetadata m = ConvertItem(env, comm, it, fs::path(tmp) / it.name, s, progress,
-                                            stats);
-        if (env.rank == 0) {
-          item_status = cairn::base::WriteFileDurably(
-              fs::path(tmp) / it.name / cairn::coord::kItemMetadataFile,
-              cairn::format::EncodeItemMetadata(m));
-        }
+        ConvertItem(env, comm, it, fs::path(tmp) / it.name, s, progress, stats, &item_status);
       } else if (env.rank == 0) {
         item_status = CopyTree(it.dir, fs::path(tmp) / it.name);
       }

@@ -364,14 +364,20 @@ int RunTree(Env& env, const std::vector<std::string>& args) {
   json out = {{"command", "tree"}, {"path", ckpt.string()}, {"items", json::array()}};
   for (const ItemInfo& item : ReadItems(ckpt)) {
     json ji = {{"name", item.name}, {"handler", item.handler}};
-    if (item.tree) {
+    // An item Orbax wrote (its `_METADATA`, no cairn metadata beside it) is shown as Orbax
+    // describes it, whether or not cairn can read it.
+    json meta;
+    if (cairn::coord::ItemMetadataPath(item.dir).filename() == cairn::coord::kItemMetadataFile) {
+      std::ifstream in(item.dir / cairn::coord::kItemMetadataFile);
+      meta = json::parse(in, nullptr, false);
+    }
+    const bool orbax = !meta.is_discarded() && meta.is_object() && meta.contains("tree_metadata");
+    if (item.tree && !orbax) {
       ji["format"] = "cairn";
       ji["backend"] = item.tree->backend;
       ji["leaves"] = CairnLeaves(*item.tree);
-    } else if (item.tree_error) {
-      std::ifstream in(item.dir / cairn::coord::kItemMetadataFile);
-      json meta = json::parse(in, nullptr, false);
-      if (!meta.is_discarded() && meta.contains("tree_metadata")) {
+    } else if (item.tree || item.tree_error) {
+      if (orbax) {
         ji["format"] = "orbax";
         ji["backend"] = std::string(meta.value("use_ocdbt", false) ? "ocdbt+" : "") +
                         (meta.value("use_zarr3", false) ? "zarr3" : "zarr");

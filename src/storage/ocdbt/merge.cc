@@ -3,6 +3,8 @@
 // values: nodes by EncodeLeafLevel / EncodeInteriorLevel, placed in one new data file.
 #include "storage/ocdbt/merge.h"
 
+#include "format/ocdbt/zarr_metadata.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -172,6 +174,43 @@ Status MergeProcessDatabases(const fs::path& item_dir, int num_processes,
     return base::ErrnoError(err, "rename to", manifest_path);
   }
   return base::FsyncPath(item_dir);
+}
+
+Status ValidateMergedDatabase(const fs::path& item_dir, int num_processes) {
+  std::vector<NewLeafEntry> entries;
+  for (int p = 0; p < num_processes; ++p) {
+    const std::string name = ProcessDatabaseName(p);
+    CAIRN_RETURN_IF_ERROR(CollectDatabase(item_dir / name, name + "/", &entries));
+  }
+  std::vector<std::string> want;
+  want.reserve(entries.size());
+  for (const NewLeafEntry& e : entries) want.push_back(e.key);
+  std::sort(want.begin(), want.end());
+  const auto bad = [&](const std::string& why) {
+    return DataLossError("post-merge validation of '" + (item_dir / "manifest.ocdbt").string() +
+                         "' failed: " + why);
+  };
+  Result<ocdbt::ReadView> view = ocdbt::ReadView::Open(item_dir);
+  if (!view.ok()) return bad(view.status().message());
+  Result<std::vector<std::string>> have = view->ListKeys();
+  if (!have.ok()) return bad(have.status().message());
+  if (*have != want) {
+    size_t i = 0;
+    while (i < want.size() && i < have->size() && want[i] == (*have)[i]) ++i;
+    return bad("it lists " + std::to_string(have->size()) + " keys, the process databases " +
+               std::to_string(want.size()) + "; first difference at '" +
+               (i < want.size() ? want[i] : (*have)[i]) + "'");
+  }
+  for (const std::string& key : want) {
+    if (!key.ends_with("zarr.json")) continue;
+    Result<std::optional<std::string>> text = view->Get(key);
+    if (!text.ok()) return bad(text.status().message());
+    if (!text->has_value()) return bad("no value for '" + key + "'");
+    Result<ocdbt::ZarrArrayMetadata> m =
+        ocdbt::ParseZarrMetadata(**text, ocdbt::Source{(item_dir / key).string()});
+    if (!m.ok()) return bad(m.status().message());
+  }
+  return OkStatus();
 }
 
 }  // namespace cairn::storage

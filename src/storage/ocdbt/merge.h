@@ -23,4 +23,9 @@ std::string ProcessDatabaseName(int process);
 Status MergeProcessDatabases(const std::filesystem::path& item_dir, int num_processes,
                              const ocdbt::WriteOptions& options = {});
 
+/// Enable_post_merge_validation: reopens `<item_dir>/manifest.ocdbt` and checks that it lists
+/// exactly the keys of the process databases and that every zarr.json in it parses. DataLoss
+/// naming the manifest otherwise.
+Status ValidateMergedDatabase(const std::filesystem::path& item_dir, int num_processes);
+
 }  // namespace cairn::storage
