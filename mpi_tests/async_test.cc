@@ -538,7 +538,7 @@ TEST_F(AsyncTest, FullDiskIsReportedOnEveryRankAndLeavesTheCommittedStepIntact) 
   if (env == nullptr || *env == '\0') {
     GTEST_SKIP() << "needs a small file system in CAIRN_TEST_FULL_DISK_DIR (async_full_disk.sh)";
   }
-  for (const std::string backend : {"reference", "hdf5"}) {
+  for (const std::string backend : {"reference", "hdf5", "ocdbt"}) {
     SCOPED_TRACE(backend);
     const fs::path root = fs::path(env) / backend;
     const SaveOptions opts{.backend = backend, .array = {.use_compression = false}};
@@ -570,7 +570,9 @@ TEST_F(AsyncTest, FullDiskIsReportedOnEveryRankAndLeavesTheCommittedStepIntact) 
   }
   MPI_Barrier(MPI_COMM_WORLD);
   if (rank_ == 0) {
-    for (const std::string backend : {"reference", "hdf5"}) fs::remove_all(fs::path(env) / backend);
+    for (const std::string backend : {"reference", "hdf5", "ocdbt"}) {
+      fs::remove_all(fs::path(env) / backend);
+    }
   }
 }
 

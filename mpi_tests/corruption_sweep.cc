@@ -36,9 +36,15 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "save: %s\n", st.ToString().c_str());
       return 1;
     }
-    std::vector<fs::path> files = {path / "default" / "_METADATA"};
-    for (const auto& e : fs::directory_iterator(path / "default")) {
-      if (e.path().filename().string()[0] != '_') files.push_back(e.path());
+    // cairn's metadata (the ocdbt backend keeps it in _CAIRN_METADATA, beside Orbax's), then
+    // every data file, in subdirectories too (ocdbt: d/, ocdbt.process_<rank>/d/).
+    const fs::path cairn_meta = path / "default" / "_CAIRN_METADATA";
+    std::vector<fs::path> files = {fs::exists(cairn_meta) ? cairn_meta
+                                                          : path / "default" / "_METADATA"};
+    for (const auto& e : fs::recursive_directory_iterator(path / "default")) {
+      if (e.is_regular_file() && e.path().filename().string()[0] != '_') {
+        files.push_back(e.path());
+      }
     }
     for (const fs::path& file : files) {
       std::string original;

@@ -11,11 +11,16 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
+#include <variant>
 #include <vector>
 
 #include "cairn/status.h"
+#include "format/ocdbt/btree_builder.h"
 #include "format/ocdbt/manifest.h"
 
 namespace cairn::ocdbt {
@@ -52,6 +57,45 @@ struct KeyValue {
 struct WriteResult {
   Manifest manifest;                    ///< As encoded into manifest.ocdbt.
   std::vector<std::string> data_files;  ///< Relative paths ("d/<hex>"), in writing order.
+};
+
+/// A leaf's value as stored: inline bytes, or a range of a data file.
+using StoredValue = std::variant<std::string, FileRange>;
+
+/// Writes a new database incrementally, so that values need not all be in memory at once:
+/// AppendValue streams each large value to the open data file (through a small buffer; values
+/// of a buffer's size or more go straight to write(2)) and returns where it went; Finish then
+/// builds the B+tree over the (key, StoredValue) entries, writes its nodes after the values,
+/// fsyncs the data files and d/, and writes manifest.ocdbt as WriteDatabase does. Data files
+/// follow target_data_file_size: a new `d/<32 hex>` once the current one reaches it. Values may
+/// be appended in any order; a value appended but not passed to Finish is unreferenced garbage.
+/// Move-only; not thread-safe.
+class DatabaseBuilder {
+ public:
+  /// Starts a database at `root` (created if missing). InvalidArgument for invalid options;
+  /// AlreadyExists if `root` already has a manifest.ocdbt. Writes no file yet.
+  static Result<DatabaseBuilder> Create(const std::filesystem::path& root,
+                                        const WriteOptions& options = {});
+  DatabaseBuilder(DatabaseBuilder&&) noexcept;
+  DatabaseBuilder& operator=(DatabaseBuilder&&) noexcept;
+  ~DatabaseBuilder();
+
+  /// Stores the concatenation of `parts`: inline (returned as bytes) if it has at most
+  /// max_inline_value_bytes, else appended to the current data file. I/O errors name the file.
+  Result<StoredValue> AppendValue(std::span<const std::string_view> parts);
+  Result<StoredValue> AppendValue(std::string_view bytes) {
+    return AppendValue(std::span<const std::string_view>(&bytes, 1));
+  }
+
+  /// Builds the tree over `entries` (keys strictly increasing in memcmp order, each at most
+  /// 65535 bytes: InvalidArgument otherwise; values from AppendValue of this builder or
+  /// inline bytes) and commits generation 1. Call at most once; FailedPrecondition after.
+  Result<WriteResult> Finish(std::vector<NewLeafEntry> entries);
+
+ private:
+  struct Impl;
+  explicit DatabaseBuilder(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 /// Writes a new database at `root` (created if missing) holding `entries` as generation 1;

@@ -82,34 +82,46 @@ ocdbt::ZarrArrayMetadata LeafMetadata(const WriteLeaf& leaf, std::vector<uint64_
   return m;
 }
 
-// This rank's database: its chunks, and (on the primary) every leaf's zarr.json.
+// This rank's database: its chunks, and (on the primary) every leaf's zarr.json. Streams: each
+// chunk goes to the data file as soon as it is encoded and each piece's bytes are released
+// right after its chunks, so a rank holds one piece and one chunk's encoding at a time, plus a
+// (key, file range) per chunk for the B+tree built at the end.
 Status WriteProcessDatabase(const BackendContext& ctx, std::span<const WriteLeaf> leaves,
                             const std::vector<std::vector<uint64_t>>& chunks) {
-  std::vector<ocdbt::KeyValue> entries;
-  for (size_t i = 0; i < leaves.size(); ++i) {
-    const WriteLeaf& leaf = leaves[i];
-    const ocdbt::ZarrArrayMetadata m = LeafMetadata(leaf, chunks[i]);
-    const std::string& name = leaf.key_path;
-    if (ctx.comm->rank() == ctx.primary) {
-      CAIRN_ASSIGN_OR_RETURN(std::string text, ocdbt::EncodeZarrMetadata(m));
-      entries.push_back({name.empty() ? "zarr.json" : name + "/zarr.json", std::move(text)});
-    }
-    for (const WritePiece& piece : leaf.pieces) {
-      CAIRN_ASSIGN_OR_RETURN(PieceBytes src, PieceBytes::Acquire(piece));
-      CAIRN_ASSIGN_OR_RETURN(std::vector<ocdbt::KeyValue> kv,
-                             EncodePieceChunks(name, m, piece.box, src.data()));
-      for (auto& e : kv) entries.push_back(std::move(e));
-    }
-  }
-  std::sort(entries.begin(), entries.end(),
-            [](const ocdbt::KeyValue& a, const ocdbt::KeyValue& b) { return a.key < b.key; });
   const std::filesystem::path root = ctx.item_dir / ProcessDatabaseName(ctx.comm->rank());
   ocdbt::WriteOptions options;
   if (ctx.save_options != nullptr && ctx.save_options->ocdbt_target_data_file_size) {
     options.target_data_file_size =
         static_cast<uint64_t>(*ctx.save_options->ocdbt_target_data_file_size);
   }
-  return ocdbt::WriteDatabase(root, entries, options).status();
+  CAIRN_ASSIGN_OR_RETURN(ocdbt::DatabaseBuilder db, ocdbt::DatabaseBuilder::Create(root, options));
+  std::vector<ocdbt::NewLeafEntry> entries;
+  ChunkEncoder encoder;
+  const ChunkSink sink = [&](std::string key, std::span<const std::string_view> parts) -> Status {
+    CAIRN_ASSIGN_OR_RETURN(ocdbt::StoredValue value, db.AppendValue(parts));
+    entries.push_back({.key = std::move(key), .value = std::move(value)});
+    return OkStatus();
+  };
+  for (size_t i = 0; i < leaves.size(); ++i) {
+    const WriteLeaf& leaf = leaves[i];
+    const ocdbt::ZarrArrayMetadata m = LeafMetadata(leaf, chunks[i]);
+    const std::string& name = leaf.key_path;
+    if (ctx.comm->rank() == ctx.primary) {
+      CAIRN_ASSIGN_OR_RETURN(std::string text, ocdbt::EncodeZarrMetadata(m));
+      const std::string_view part = text;
+      CAIRN_RETURN_IF_ERROR(sink(name.empty() ? "zarr.json" : name + "/zarr.json",
+                                 std::span<const std::string_view>(&part, 1)));
+    }
+    for (const WritePiece& piece : leaf.pieces) {
+      CAIRN_ASSIGN_OR_RETURN(PieceBytes src, PieceBytes::Acquire(piece));
+      CAIRN_RETURN_IF_ERROR(encoder.EncodePiece(name, m, piece.box, src.data(), sink));
+    }  // src released here
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const ocdbt::NewLeafEntry& a, const ocdbt::NewLeafEntry& b) {
+              return a.key < b.key;
+            });
+  return db.Finish(std::move(entries)).status();
 }
 
 class OcdbtBackend final : public Backend {

@@ -3,7 +3,11 @@
 // reading a box of an array from the chunks that intersect it (the library form of
 // orbax_read_test's ReassembleArray). Chunks are sharding_indexed shards as Orbax writes them.
 
+#include <functional>
+#include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cairn/array.h"
@@ -17,6 +21,36 @@ namespace cairn::storage {
 /// The OCDBT key of chunk `index` of the array `name` ("" for a bare leaf).
 std::string ZarrChunkKey(const std::string& name, const ocdbt::ZarrArrayMetadata& m,
                          const std::vector<uint64_t>& index);
+
+/// Receives one stored chunk: its key and its value as parts to concatenate. The parts point into
+/// the piece or the encoder's buffers and are valid only during the call.
+using ChunkSink =
+    std::function<Status(std::string key, std::span<const std::string_view> value_parts)>;
+
+/// Encodes the chunks of pieces one chunk at a time, each value built once: a chunk that lies
+/// whole and contiguous in the piece is passed on (uncompressed) as a view of the piece's bytes
+/// plus the shard index, or compressed straight from the piece; other chunks are assembled in a
+/// buffer reused across chunks, only their padding set to the fill value. zstd output is the
+/// same as ocdbt::ZstdCompress's (same parameters), so values are byte-identical to
+/// ocdbt::EncodeZarrArray's. Not thread-safe; reuse one encoder for many pieces.
+class ChunkEncoder {
+ public:
+  ChunkEncoder();
+  ~ChunkEncoder();
+  ChunkEncoder(const ChunkEncoder&) = delete;
+  ChunkEncoder& operator=(const ChunkEncoder&) = delete;
+
+  /// Calls `sink` for each chunk of m's grid that `piece` (dense C-order `data`, stored dtype)
+  /// covers, in C order of the chunk grid. The piece must consist of whole chunks (edge chunks
+  /// clipped at the array's end): Internal otherwise. Errors from `sink` stop the encoding and
+  /// are returned.
+  Status EncodePiece(const std::string& name, const ocdbt::ZarrArrayMetadata& m, const Box& piece,
+                     const void* data, const ChunkSink& sink);
+
+ private:
+  struct Scratch;
+  std::unique_ptr<Scratch> scratch_;
+};
 
 /// The stored chunks of `piece` (dense C-order `data`, stored dtype): one key/value per chunk
 /// of m's grid that the piece covers. The piece must consist of whole chunks (edge chunks

@@ -3,11 +3,21 @@
 //
 //   cli_fixture ROOT [--backend hdf5|reference] [--compression 0|1] [--steps N] [--keep K]
 //                    [--trash SUBDIR] [--perturb KEY] [--big ROWS]
+//                    [--target-data-file-size BYTES] [--chunk-bytes BYTES] [--extra 0|1]
+//                    [--use-ocdbt 0|1]
 //
 // Values depend only on the step and the element index, never on the rank count, so fixtures
 // written at different rank counts hold equal arrays. --perturb KEY adds 0.5 to element 7 of that
 // float leaf (params.w or params.b) in every step. --big ROWS makes params.w ROWS x 23 (for
-// bounded-memory runs). Exit 0 on success; on failure prints the error and exits 1 on every rank.
+// bounded-memory runs). --target-data-file-size sets
+// SaveOptions.array.ocdbt_target_data_file_size (ocdbt backend: several data files), --chunk-bytes
+// SaveOptions.array.storage_options.chunk_byte_size, --use-ocdbt 1 SaveOptions.array.use_ocdbt
+// (without --backend: the ocdbt backend chosen by that flag). --extra 1 adds the leaves `extra.*` (for the
+// Orbax interop tests, src/storage/ocdbt/test): a float16 array whose row blocks are each held by a
+// pair of ranks (partly replicated), an odd uint8 (3,) split over the ranks (some hold nothing),
+// an int64 (7, 5) split along its last dimension, a 0-d float64 held by the last rank only, a list
+// of two arrays, an int32 scalar and a JSON leaf. Exit 0 on success; on failure prints the error
+// and exits 1 on every rank.
 #include <mpi.h>
 
 #include <cstdio>
@@ -47,7 +57,8 @@ int main(int argc, char** argv) {
   std::string root = argv[1], backend = "hdf5", trash, perturb;
   bool compression = true;
   int steps = 2;
-  int64_t keep = 0, rows = 37;
+  int64_t keep = 0, rows = 37, target_data_file_size = 0, chunk_bytes = 0;
+  bool extra = false, use_ocdbt = false;
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--backend") backend = v;
@@ -57,6 +68,10 @@ int main(int argc, char** argv) {
     else if (k == "--trash") trash = v;
     else if (k == "--perturb") perturb = v;
     else if (k == "--big") rows = std::atoll(v.c_str());
+    else if (k == "--target-data-file-size") target_data_file_size = std::atoll(v.c_str());
+    else if (k == "--chunk-bytes") chunk_bytes = std::atoll(v.c_str());
+    else if (k == "--extra") extra = v != "0";
+    else if (k == "--use-ocdbt") use_ocdbt = v != "0";
     else {
       std::fprintf(stderr, "cli_fixture: unknown option %s\n", k.c_str());
       MPI_Abort(MPI_COMM_WORLD, 2);
@@ -67,6 +82,11 @@ int main(int argc, char** argv) {
   cairn::CheckpointManagerOptions o;
   o.save_options.backend = backend;
   o.save_options.array.use_compression = compression;
+  if (target_data_file_size > 0) {
+    o.save_options.array.ocdbt_target_data_file_size = target_data_file_size;
+  }
+  if (chunk_bytes > 0) o.save_options.array.storage_options.chunk_byte_size = chunk_bytes;
+  if (use_ocdbt) o.save_options.array.use_ocdbt = true;
   if (keep > 0) o.max_to_keep = keep;
   if (!trash.empty()) o.deletion_options.todelete_subdir = trash;
   auto mgr = cairn::CheckpointManager::Create(*comm, root, o);
@@ -123,6 +143,59 @@ int main(int argc, char** argv) {
     t["step"] = cairn::Scalar(step);
     t["lr"] = cairn::Scalar(0.125 / step);
     t["note"] = std::string("fixture");
+    // --extra: odd decompositions and leaf kinds (see the top). Their buffers outlive the save.
+    std::vector<uint16_t> partrep;
+    std::vector<uint8_t> odd_u8;
+    std::vector<int64_t> i64;
+    std::vector<float> layer0(2 * 3), layer1(3);
+    double f64_0d = -1.5 * static_cast<double>(step);
+    if (extra) {
+      const int groups = (size + 1) / 2;
+      int64_t p0 = 0, np_rows = 0;
+      Split(11, groups, rank / 2, p0, np_rows);
+      partrep.resize(np_rows * 6);
+      for (int64_t i = 0; i < np_rows * 6; ++i) {
+        // float16 bit patterns of small integers and halves: 0x3c00 is 1.0.
+        partrep[i] = static_cast<uint16_t>(0x3c00 + ((p0 * 6 + i) * 37 + step * 5) % 1024);
+      }
+      cairn::DistributedArray pa{.dtype = cairn::DType::kFloat16, .global_shape = {11, 6}};
+      if (np_rows > 0) {
+        pa.pieces.push_back(
+            {.box = {.origin = {p0, 0}, .shape = {np_rows, 6}}, .data = partrep.data()});
+      }
+      t["extra"]["partrep"] = pa;
+      int64_t u0 = 0, nu = 0;
+      Split(3, size, rank, u0, nu);
+      for (int64_t i = 0; i < nu; ++i) odd_u8.push_back(static_cast<uint8_t>(200 + u0 + i + step));
+      cairn::DistributedArray ua{.dtype = cairn::DType::kUint8, .global_shape = {3}};
+      if (nu > 0)
+        ua.pieces.push_back({.box = {.origin = {u0}, .shape = {nu}}, .data = odd_u8.data()});
+      t["extra"]["odd_u8"] = ua;
+      int64_t k0 = 0, nk = 0;
+      Split(5, size, rank, k0, nk);
+      for (int64_t i = 0; i < 7; ++i) {
+        for (int64_t j = 0; j < nk; ++j) {
+          i64.push_back((int64_t{1} << 40) * (step + 1) - (i * 5 + k0 + j) * 1000003);
+        }
+      }
+      cairn::DistributedArray ia{.dtype = cairn::DType::kInt64, .global_shape = {7, 5}};
+      if (nk > 0)
+        ia.pieces.push_back({.box = {.origin = {0, k0}, .shape = {7, nk}}, .data = i64.data()});
+      t["extra"]["i64"] = ia;
+      cairn::DistributedArray za{.dtype = cairn::DType::kFloat64, .global_shape = {}};
+      if (rank == size - 1) za.pieces.push_back({.box = {}, .data = &f64_0d});
+      t["extra"]["f64_0d"] = za;
+      for (size_t i = 0; i < layer0.size(); ++i) layer0[i] = static_cast<float>(i) + step;
+      for (size_t i = 0; i < layer1.size(); ++i) layer1[i] = -static_cast<float>(i) - step;
+      cairn::Tree layers = cairn::Tree::MakeList();
+      layers.Append(
+          cairn::DistributedArray::Replicated(cairn::DType::kFloat32, {2, 3}, layer0.data()));
+      layers.Append(
+          cairn::DistributedArray::Replicated(cairn::DType::kFloat32, {3}, layer1.data()));
+      t["extra"]["layers"] = layers;
+      t["extra"]["i32"] = cairn::Scalar(static_cast<int32_t>(-5 * step));
+      t["extra"]["cfg"] = cairn::Tree::Json({{"a", step}, {"b", {1, 2, "x"}}, {"c", nullptr}});
+    }
     cairn::StepSaveParams params;
     params.metrics = nlohmann::json{{"loss", 1.0 / step}};
     auto saved = (*mgr)->Save(
