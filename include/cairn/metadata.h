@@ -73,7 +73,8 @@ Result<ItemMetadata> ReadItemMetadata(const std::filesystem::path& checkpoint,
 /// Reads `<checkpoint>/_CHECKPOINT_METADATA`.
 Result<CheckpointMetadata> ReadCheckpointMetadata(const std::filesystem::path& checkpoint);
 /// True if `checkpoint` is a committed checkpoint directory (has `commit_success.txt` and
-/// `_CHECKPOINT_METADATA`).
+/// `_CHECKPOINT_METADATA`; or, for a step Orbax wrote, a final name and `_CHECKPOINT_METADATA`:
+/// Orbax commits by rename and wrote no marker on local file systems before 2026-08).
 bool IsCommittedCheckpoint(const std::filesystem::path& checkpoint);
 /// True if a directory name is a temporary (uncommitted) one that readers ignore.
 bool IsTemporaryName(std::string_view name);

@@ -83,6 +83,16 @@ Status CheckCommitted(const fs::path& dir) {
     return FailedPreconditionError("'" + dir.string() +
                                    "' is a temporary directory of an unfinished save");
   }
+  if (!fs::exists(dir / kCommitMarkerFile, ec) && fs::exists(dir / kCheckpointMetadataFile, ec)) {
+    // Orbax on a local file system commits by renaming its temporary directory and (before
+    // 2026-08) wrote no commit_success.txt: a final-named step Orbax wrote is committed. cairn
+    // always writes the marker, so its own steps without one stay uncommitted.
+    auto text = base::ReadFile(dir / kCheckpointMetadataFile);
+    if (text.ok() && text->find("\"cairn.") == std::string::npos &&
+        text->find("cairn_performance_metrics") == std::string::npos) {
+      return OkStatus();
+    }
+  }
   if (!fs::exists(dir / kCommitMarkerFile, ec) || !fs::exists(dir / kCheckpointMetadataFile, ec)) {
     return FailedPreconditionError("'" + dir.string() + "' is not a committed checkpoint (no " +
                                    kCommitMarkerFile + " or " + kCheckpointMetadataFile + ")");
