@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <memory>
 #include <optional>
 
 #include "base/box_ops.h"
@@ -373,6 +374,17 @@ Status ReadZarrBox(const ocdbt::ReadView& view, const std::string& name,
   std::vector<uint64_t> lo, hi;
   GridRange(m, box, lo, hi);
   std::vector<uint64_t> index = lo;
+  // Decoded inner chunks that do not land in `dest` directly (uninitialised: fully written).
+  struct Buffer {
+    std::unique_ptr<char[]> bytes;
+    size_t n = 0;
+    size_t size() const { return n; }
+    char* data() { return bytes.get(); }
+    void reset(size_t k) {
+      bytes.reset(new char[k]);
+      n = k;
+    }
+  } decoded;
   do {
     const std::string key = ZarrChunkKey(name, m, index);
     std::vector<uint64_t> chunk_origin(rank);
@@ -386,11 +398,11 @@ Status ReadZarrBox(const ocdbt::ReadView& view, const std::string& name,
           TryReadUncompressedChunk(view, key, m, chunk, *chunk_region, box, elem, dest, done));
       if (done) continue;
     }
-    // Every element of the chunk's region not filled from an inner chunk reads as the fill
-    // value.
-    fill(*chunk_region);
     CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> stored, view.Get(key));
-    if (!stored) continue;  // reads as the fill value
+    if (!stored) {  // an absent chunk reads as the fill value
+      fill(*chunk_region);
+      continue;
+    }
     const ocdbt::Source source{(view.root() / key).string()};
     std::vector<ocdbt::ShardChunkRef> refs;
     if (m.inner_chunk_shape) {
@@ -400,24 +412,45 @@ Status ReadZarrBox(const ocdbt::ReadView& view, const std::string& name,
       refs.push_back({0, stored->size()});
     }
     for (uint64_t ic = 0; ic < refs.size(); ++ic) {
-      if (refs[ic].IsMissing()) continue;
       std::vector<uint64_t> origin(rank);
       const std::vector<uint64_t> sub = Unravel(ic, inner_grid);
       for (size_t d = 0; d < rank; ++d) origin[d] = index[d] * m.chunk_shape[d] + sub[d] * inner[d];
       const Box inner_box = ChunkBox(origin, inner);
       std::optional<Box> region = base::Intersect(inner_box, box);
       if (!region) continue;
+      if (refs[ic].IsMissing()) {  // an absent inner chunk reads as the fill value
+        fill(*region);
+        continue;
+      }
       std::string_view bytes(stored->data() + refs[ic].offset, refs[ic].nbytes);
-      std::string raw;
       if (m.zstd) {
-        raw.assign(inner_bytes, '\0');
-        const size_t n = ZSTD_decompress(raw.data(), raw.size(), bytes.data(), bytes.size());
-        if (ZSTD_isError(n) || n != raw.size()) {
+        // Straight into `dest` when the inner chunk is one contiguous run of it (a request for
+        // whole chunks of rows: what restores ask for); else through a reused buffer.
+        char* out = nullptr;
+        if (*region == inner_box) {
+          bool same_rows = true;
+          for (size_t d = 1; d < rank; ++d) {
+            same_rows = same_rows && box.origin[d] == inner_box.origin[d] &&
+                        box.shape[d] == inner_box.shape[d];
+          }
+          if (same_rows) {
+            const int64_t row = rank == 0 ? 0 : inner_box.origin[0] - box.origin[0];
+            out = static_cast<char*>(dest) +
+                  row * static_cast<int64_t>(inner_bytes / std::max<uint64_t>(rank ? inner[0] : 1, 1));
+          }
+        }
+        if (out == nullptr) {
+          if (decoded.size() < inner_bytes) decoded.reset(inner_bytes);
+          out = decoded.data();
+        }
+        const size_t n = ZSTD_decompress(out, inner_bytes, bytes.data(), bytes.size());
+        if (ZSTD_isError(n) || n != inner_bytes) {
           return DataLossError("zarr chunk '" + key + "' of '" + view.root().string() +
                                "': inner chunk " + std::to_string(ic) + " is not a zstd frame of " +
-                               std::to_string(raw.size()) + " bytes");
+                               std::to_string(inner_bytes) + " bytes");
         }
-        bytes = raw;
+        if (out != decoded.data()) continue;  // already in place
+        bytes = std::string_view(out, inner_bytes);
       }
       if (bytes.size() != inner_bytes) {
         return DataLossError("zarr chunk '" + key + "' of '" + view.root().string() +
