@@ -15,21 +15,6 @@ namespace {
 
 std::string Str(uint64_t v) { return std::to_string(v); }
 
-// A relative path that stays inside the root: no leading '/', no "." or ".." segments.
-bool SafeRelativePath(std::string_view p) {
-  if (p.empty() || p.front() == '/') return false;
-  size_t start = 0;
-  while (start <= p.size()) {
-    size_t end = p.find('/', start);
-    if (end == std::string_view::npos) end = p.size();
-    const std::string_view seg = p.substr(start, end - start);
-    if (seg == ".." || seg == ".") return false;
-    if (seg.empty() && end != p.size()) return false;  // "a//b"
-    start = end + 1;
-  }
-  return p.find('\0') == std::string_view::npos;
-}
-
 class Fd {
  public:
   explicit Fd(int fd) : fd_(fd) {}
@@ -294,6 +279,21 @@ Result<std::vector<std::string>> ReadView::ListKeys(std::string_view prefix) con
     }
   }
   return out;
+}
+
+// A relative path that stays inside the root: no leading '/', no "." or ".." segments.
+bool SafeRelativePath(std::string_view p) {
+  if (p.empty() || p.front() == '/') return false;
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t end = p.find('/', start);
+    if (end == std::string_view::npos) end = p.size();
+    const std::string_view seg = p.substr(start, end - start);
+    if (seg == ".." || seg == ".") return false;
+    if (seg.empty() && end != p.size()) return false;  // "a//b"
+    start = end + 1;
+  }
+  return p.find('\0') == std::string_view::npos;
 }
 
 }  // namespace cairn::ocdbt

@@ -71,4 +71,8 @@ class ReadView {
   DataFileId root_file_;
 };
 
+/// A data file path from a database that stays inside its root: not empty, no leading '/', no
+/// "." or ".." or empty segments, no NUL. Readers refuse other paths (DataLoss).
+bool SafeRelativePath(std::string_view p);
+
 }  // namespace cairn::ocdbt

@@ -14,21 +14,6 @@ namespace {
 
 std::string Str(uint64_t v) { return std::to_string(v); }
 
-// As read_view.cc: no absolute paths, no "." / ".." / empty segments, no NUL.
-bool SafeRelativePath(std::string_view p) {
-  if (p.empty() || p.front() == '/') return false;
-  size_t start = 0;
-  while (start <= p.size()) {
-    size_t end = p.find('/', start);
-    if (end == std::string_view::npos) end = p.size();
-    const std::string_view seg = p.substr(start, end - start);
-    if (seg == ".." || seg == ".") return false;
-    if (seg.empty() && end != p.size()) return false;
-    start = end + 1;
-  }
-  return p.find('\0') == std::string_view::npos;
-}
-
 Result<BtreeNode> ReadNode(const ReadView& view, const DataFileId& file, const IndirectRef& ref,
                            uint8_t expected_height, std::string_view inclusive_min) {
   CAIRN_ASSIGN_OR_RETURN(std::string bytes, view.ReadRange(file, ref.offset, ref.length));
