@@ -484,9 +484,10 @@ TEST_P(ManagerTest, BadOptionsAreRefusedOnEveryRank) {
   EXPECT_SAME_ERROR_ON_ALL_RANKS(CheckpointManager::Create(comm_, dir_.path() / "b", o2).status(),
                                  StatusCode::kInvalidArgument, "preservation_policy");
   auto o4 = Base();
-  o4.save_options.array.use_ocdbt = true;
+  o4.save_options.array.enable_replica_parallel_separate_folder = true;
   EXPECT_SAME_ERROR_ON_ALL_RANKS(CheckpointManager::Create(comm_, dir_.path() / "b", o4).status(),
-                                 StatusCode::kUnimplemented, "use_ocdbt");
+                                 StatusCode::kUnimplemented,
+                                 "enable_replica_parallel_separate_folder");
   auto o5 = Base();
   o5.async_options.timeout_secs = 0;
   EXPECT_SAME_ERROR_ON_ALL_RANKS(CheckpointManager::Create(comm_, dir_.path() / "b", o5).status(),

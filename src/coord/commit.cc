@@ -86,9 +86,11 @@ Status CheckCommitted(const fs::path& dir) {
   if (!fs::exists(dir / kCommitMarkerFile, ec) && fs::exists(dir / kCheckpointMetadataFile, ec)) {
     // Orbax on a local file system commits by renaming its temporary directory and (before
     // 2026-08) wrote no commit_success.txt: a final-named step Orbax wrote is committed. cairn
-    // always writes the marker, so its own steps without one stay uncommitted.
+    // always writes the marker, so its own steps without one stay uncommitted. Orbax's name
+    // its handlers ("orbax.checkpoint..."); cairn's record cairn_performance_metrics.
     auto text = base::ReadFile(dir / kCheckpointMetadataFile);
-    if (text.ok() && text->find("\"cairn.") == std::string::npos &&
+    if (text.ok() && text->find("\"orbax.") != std::string::npos &&
+        text->find("\"cairn.") == std::string::npos &&
         text->find("cairn_performance_metrics") == std::string::npos) {
       return OkStatus();
     }

@@ -67,7 +67,7 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
 json StepJson(const StepEntry& s) {
   json j = {{"name", s.name}, {"path", s.path.string()}, {"state", "committed"}};
   // Committed by the rename alone (Orbax on a local disk before Aug 2026).
-  if (!cairn::IsCommittedCheckpoint(s.path)) j["state"] = "committed (no marker)";
+  if (!fs::exists(s.path / cairn::coord::kCommitMarkerFile)) j["state"] = "committed (no marker)";
   j["step"] = s.step ? json(*s.step) : json(nullptr);
   auto [bytes, files] = DiskUsage(s.path);
   j["bytes"] = bytes;
