@@ -4,8 +4,9 @@
 /// rank of the communicator in the same order.
 ///
 /// Deadlines: with SetTimeout, every collective (Barrier, Broadcast, BroadcastBytes, AllGather,
-/// AllReduce*, Duplicate, Subset) first checks that every rank has arrived, over non-blocking
-/// point-to-point messages, and only then enters the real (non-blocking, polled) MPI collective.
+/// AllToAll, AllReduce*, Duplicate, Subset) first checks that every rank has arrived, over
+/// non-blocking point-to-point messages, and only then enters the real (non-blocking, polled) MPI
+/// collective.
 /// A rank that does not arrive within the timeout is named in a DeadlineExceeded on every rank
 /// that did (and on itself when it arrives), and nobody enters the real collective, so the
 /// communicator stays usable. If the real collective itself does not finish in time (a rank died
@@ -40,6 +41,11 @@ class Communicator {
   virtual Status BroadcastBytes(void* data, size_t n, int root) = 0;
   /// Every rank receives every rank's bytes, indexed by rank.
   virtual Result<std::vector<std::string>> AllGather(std::string_view mine) = 0;
+  /// Personalized exchange: `outgoing[r]` goes to rank r (outgoing.size() == size(), empty
+  /// strings allowed); returns what each rank sent to this one, indexed by sender. Messages of
+  /// any size (sent in rounds below 2 GiB). InvalidArgument, on the calling rank, if
+  /// outgoing.size() != size().
+  virtual Result<std::vector<std::string>> AllToAll(std::vector<std::string> outgoing) = 0;
   /// Element-wise min / max / sum over ranks of `values` (same length on every rank), in place.
   virtual Status AllReduceMin(std::vector<int64_t>& values) = 0;
   virtual Status AllReduceMax(std::vector<int64_t>& values) = 0;

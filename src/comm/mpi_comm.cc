@@ -204,6 +204,83 @@ class MpiComm final : public Communicator {
     return out;
   }
 
+  Result<std::vector<std::string>> AllToAll(std::vector<std::string> outgoing) override {
+    CAIRN_RETURN_IF_ERROR(Enter(
+        "alltoall", outgoing.size() != static_cast<size_t>(size_)
+                        ? InvalidArgumentError("alltoall: " + std::to_string(outgoing.size()) +
+                                               " messages for " + std::to_string(size_) + " ranks")
+                        : OkStatus()));
+    // Owned buffers: an abandoned non-blocking call may still use them after we return.
+    struct Buffers {
+      std::vector<std::string> out;
+      std::vector<long long> send_n, recv_n;
+      std::vector<int> sc, sd, rc, rd;
+      std::string send, recv;
+    };
+    auto b = std::make_shared<Buffers>();
+    b->out = std::move(outgoing);
+    const size_t n = static_cast<size_t>(size_);
+    b->send_n.resize(n);
+    b->recv_n.assign(n, 0);
+    for (size_t r = 0; r < n; ++r) b->send_n[r] = static_cast<long long>(b->out[r].size());
+    MPI_Request req = MPI_REQUEST_NULL;
+    if (!timeout_) {
+      int rc = MPI_Alltoall(b->send_n.data(), 1, MPI_LONG_LONG, b->recv_n.data(), 1,
+                            MPI_LONG_LONG, comm_);
+      if (rc != MPI_SUCCESS) return MpiError(rc, "alltoall");
+    } else {
+      CAIRN_RETURN_IF_ERROR(Finish(MPI_Ialltoall(b->send_n.data(), 1, MPI_LONG_LONG,
+                                                 b->recv_n.data(), 1, MPI_LONG_LONG, comm_, &req),
+                                   &req, b, "alltoall"));
+    }
+    // Rounds of at most kRoundBytes sent (and received) per rank: counts stay below INT_MAX.
+    constexpr long long kRoundBytes = 1ll << 30;
+    const long long per_pair = std::max<long long>(1, kRoundBytes / size_);
+    long long most = 0;
+    for (size_t r = 0; r < n; ++r) most = std::max({most, b->send_n[r], b->recv_n[r]});
+    std::vector<int64_t> rounds = {(most + per_pair - 1) / per_pair};
+    CAIRN_RETURN_IF_ERROR(Reduce(rounds, MPI_MAX));
+    std::vector<std::string> in(n);
+    for (size_t r = 0; r < n; ++r) in[r].reserve(static_cast<size_t>(b->recv_n[r]));
+    b->sc.resize(n);
+    b->sd.resize(n);
+    b->rc.resize(n);
+    b->rd.resize(n);
+    for (int64_t k = 0; k < rounds[0]; ++k) {
+      const long long skip = k * per_pair;
+      const auto part = [&](long long total) {
+        return static_cast<int>(std::clamp<long long>(total - skip, 0, per_pair));
+      };
+      int s_total = 0, r_total = 0;
+      for (size_t r = 0; r < n; ++r) {
+        b->sc[r] = part(b->send_n[r]);
+        b->sd[r] = s_total;
+        s_total += b->sc[r];
+        b->rc[r] = part(b->recv_n[r]);
+        b->rd[r] = r_total;
+        r_total += b->rc[r];
+      }
+      b->send.resize(static_cast<size_t>(s_total));
+      for (size_t r = 0; r < n; ++r) {
+        if (b->sc[r] > 0) b->out[r].copy(b->send.data() + b->sd[r], b->sc[r], skip);
+      }
+      b->recv.resize(static_cast<size_t>(r_total));
+      if (!timeout_) {
+        int rc = MPI_Alltoallv(b->send.data(), b->sc.data(), b->sd.data(), MPI_BYTE,
+                               b->recv.data(), b->rc.data(), b->rd.data(), MPI_BYTE, comm_);
+        if (rc != MPI_SUCCESS) return MpiError(rc, "alltoallv");
+      } else {
+        CAIRN_RETURN_IF_ERROR(
+            Finish(MPI_Ialltoallv(b->send.data(), b->sc.data(), b->sd.data(), MPI_BYTE,
+                                  b->recv.data(), b->rc.data(), b->rd.data(), MPI_BYTE, comm_,
+                                  &req),
+                   &req, b, "alltoall"));
+      }
+      for (size_t r = 0; r < n; ++r) in[r].append(b->recv, b->rd[r], b->rc[r]);
+    }
+    return in;
+  }
+
   Status AllReduceMin(std::vector<int64_t>& v) override { return Reduce(v, MPI_MIN); }
   Status AllReduceMax(std::vector<int64_t>& v) override { return Reduce(v, MPI_MAX); }
   Status AllReduceSum(std::vector<int64_t>& v) override { return Reduce(v, MPI_SUM); }

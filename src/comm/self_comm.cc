@@ -28,6 +28,13 @@ class SelfComm final : public Communicator {
   Result<std::vector<std::string>> AllGather(std::string_view mine) override {
     return std::vector<std::string>{std::string(mine)};
   }
+  Result<std::vector<std::string>> AllToAll(std::vector<std::string> outgoing) override {
+    if (outgoing.size() != 1) {
+      return InvalidArgumentError("alltoall: " + std::to_string(outgoing.size()) +
+                                  " messages for 1 rank");
+    }
+    return outgoing;
+  }
   Status AllReduceMin(std::vector<int64_t>&) override { return OkStatus(); }
   Status AllReduceMax(std::vector<int64_t>&) override { return OkStatus(); }
   Status AllReduceSum(std::vector<int64_t>&) override { return OkStatus(); }
