@@ -400,6 +400,105 @@ TEST_P(ConformanceTest, PaddingTruncationAndMissingData) {
   EXPECT_EQ(all[0], first_val);
 }
 
+// Uneven decompositions (blocks of n / k and n / k + 1 dealt out cyclically, 2-D blocks, gaps
+// nobody holds) round-trip bit-exact onto other decompositions. The ocdbt backend keeps chunks as
+// large as the largest piece (chunks that straddle pieces of several ranks are assembled by one
+// of them), not the GCD of the pieces' bounds, which is one element for the line below.
+TEST_P(ConformanceTest, UnevenDecompositionsRoundTripWithPieceSizedChunks) {
+  const bool ocdbt = GetParam() == std::string("ocdbt");
+  // 100003 % k and 97 % k are neither 0 nor k - 1 for the block counts used here.
+  const Shape line = {100003}, grid = {97, 61}, gappy = {40 * static_cast<int64_t>(size_)};
+  const int py = size_ >= 4 ? 2 : 1, px = size_ / py;  // 2-D process grid (4 ranks: 2 x 2)
+  // Rank r holds blocks r, r + size and r + 2 size of the line cut into 3 x size blocks; of the
+  // grid, row blocks (r / px) + k py (k < 3) of 3 py, times column block r % px of px.
+  const auto line_blocks = [&](int r) {
+    std::vector<Box> out;
+    for (int k = 0; k < 3; ++k) out.push_back(RowBlock(line, k * size_ + r, 3 * size_));
+    return out;
+  };
+  const auto grid_blocks = [&](int r) {
+    std::vector<Box> out;
+    const Box cols = RowBlock({grid[1]}, r % px, px);
+    for (int k = 0; k < 3; ++k) {
+      const Box rows = RowBlock({grid[0]}, k * py + r / px, 3 * py);
+      out.push_back(Box{{rows.origin[0], cols.origin[0]}, {rows.shape[0], cols.shape[0]}});
+    }
+    return out;
+  };
+  const auto gap_box = [&](int r) { return Box{{40 * r + 3}, {34}}; };
+  const auto held = [&](DType dt, const Shape& shape, const std::vector<Box>& boxes,
+                        std::vector<std::vector<unsigned char>>& bufs) {
+    DistributedArray a{dt, shape, {}};
+    for (const Box& b : boxes) {
+      bufs.push_back(MakeBuffer(dt, shape, b));
+      a.pieces.push_back({b, bufs.back().data()});
+    }
+    return a;
+  };
+  for (bool compression : {false, true}) {
+    SCOPED_TRACE(compression ? "zstd" : "raw");
+    std::vector<std::vector<unsigned char>> line_bufs, grid_bufs;
+    line_bufs.reserve(3);
+    grid_bufs.reserve(3);
+    Held h = HeldBox(DType::kUint8, gappy, gap_box(rank_), true);
+    Tree tree;
+    tree["line"] = held(DType::kFloat32, line, line_blocks(rank_), line_bufs);
+    tree["grid"] = held(DType::kInt16, grid, grid_blocks(rank_), grid_bufs);
+    tree["gaps"] = h.array;
+    const fs::path path = dir_.path() / (compression ? "uneven_z" : "uneven");
+    Status saved = ckpt_->Save(path, tree, Opts(compression));
+    ASSERT_TRUE(saved.ok()) << saved.ToString();
+    if (ocdbt) {
+      auto meta = ReadItemMetadata(path);
+      ASSERT_TRUE(meta.ok()) << meta.status().ToString();
+      const auto chunk = [&](const char* key) {
+        const LeafMetadata* leaf = meta->Find(key);
+        return leaf && leaf->chunk_shape ? *leaf->chunk_shape : Shape{};
+      };
+      EXPECT_EQ(chunk("line"), line_blocks(0)[0].shape);
+      EXPECT_EQ(chunk("grid"), grid_blocks(0)[0].shape);
+      EXPECT_EQ(chunk("gaps"), Shape{34});
+    }
+    // The line, restored whole on every rank and in blocks of the reversed rank order.
+    std::vector<unsigned char> whole(static_cast<size_t>(line[0]) * 4, 0);
+    Held rev = RowHeld(DType::kFloat32, line, size_ - 1 - rank_, size_, false);
+    // The grid in row blocks, the gaps each at the next rank.
+    Held rows = RowHeld(DType::kInt16, grid, rank_, size_, false);
+    Held next = HeldBox(DType::kUint8, gappy, gap_box((rank_ + 1) % size_), false);
+    Tree target;
+    target["line"] = DistributedArray::Replicated(DType::kFloat32, line, whole.data());
+    target["grid"] = rows.array;
+    target["gaps"] = next.array;
+    auto r = ckpt_->Restore(path, target);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    const std::vector<unsigned char> want = MakeBuffer(DType::kFloat32, line, {{0}, line});
+    EXPECT_EQ(0, std::memcmp(whole.data(), want.data(), whole.size()));
+    ExpectPattern(rows);
+    ExpectPattern(next);
+    Tree target2;
+    target2["line"] = rev.array;
+    ASSERT_TRUE(ckpt_->Restore(path, target2, RestoreOptions{.partial_load = true}).ok());
+    ExpectPattern(rev);
+    // The gaps read as the fill value (0) when missing data is allowed.
+    std::vector<uint8_t> all(static_cast<size_t>(gappy[0]), 0xEE);
+    Tree target3;
+    target3["gaps"] = DistributedArray::Replicated(DType::kUint8, gappy, all.data());
+    RestoreOptions lenient;
+    lenient.partial_load = true;
+    lenient.array.raise_array_data_missing_error = false;
+    ASSERT_TRUE(ckpt_->Restore(path, target3, lenient).ok());
+    for (int64_t i = 0; i < gappy[0]; ++i) {
+      if (i % 40 < 3 || i % 40 >= 37) {
+        EXPECT_EQ(all[i], 0) << i;
+      } else {
+        unsigned char want;
+        FillElement(DType::kUint8, i, &want);
+        EXPECT_EQ(all[i], want) << i;
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, ConformanceTest,
                          ::testing::Values("reference", "hdf5", "ocdbt"),
                          [](const auto& info) { return info.param; });

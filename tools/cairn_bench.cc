@@ -6,7 +6,10 @@
 //   build/tools/cairn-bench --check-backend ocdbt   (no MPI: exit 0 if usable, else 3 and why)
 //
 // The state is one or more float32 2-D global arrays (`--leaves`) sharing `--size` bytes, each
-// cut into equal row blocks, one per rank. Every run does (baseline first in even runs, cairn
+// cut into equal row blocks, one per rank. `--blocks K` (K > 1) instead cuts each array, one row
+// longer, into K x ranks row blocks of two sizes (as `n / k, + 1 for the first n % k` splits do)
+// and deals them out cyclically: rank r holds blocks r, r + ranks, ... (an uneven decomposition
+// whose blocks no regular chunk grid matches). Every run does (baseline first in even runs, cairn
 // first in odd ones unless `--order fixed`):
 //   baseline save     each rank write()s its bytes to its own file in large chunks, then fsync
 //   baseline restore  each rank read()s them back into a separate buffer
@@ -81,6 +84,8 @@ struct Options {
   std::string order = "alternate";
   bool shared_file = false;
   int64_t chunk = int64_t{64} << 20;
+  int blocks = 1;  // row blocks per rank (> 1: uneven, dealt out cyclically)
+  int64_t cols = 4096;  // most columns per array
   fs::path dir;
   std::string json_path;
 };
@@ -126,6 +131,10 @@ bool ParseOptions(int argc, char** argv, Options& o, int& exit_code) {
       "baseline", po::value(&baseline)->default_value(baseline),
       "baseline layout: file-per-rank, or shared (one file, each rank at its offset)")(
       "chunk", po::value(&chunk)->default_value(chunk), "baseline write()/read() size")(
+      "cols", po::value(&o.cols)->default_value(o.cols),
+      "columns of each array (fewer when the array is small); 1: a column vector")(
+      "blocks", po::value(&o.blocks)->default_value(o.blocks),
+      "row blocks per rank; > 1: uneven blocks dealt out cyclically (see the top)")(
       "dir", po::value(&dir), "output directory (default: /tmp/cairn-bench-<pid of rank 0>)")(
       "json", po::value(&o.json_path), "also write the results as JSON to this file");
   po::variables_map vm;
@@ -168,17 +177,22 @@ bool ParseOptions(int argc, char** argv, Options& o, int& exit_code) {
   return true;
 }
 
-// One leaf's local block: rows [row0, row0 + rows) of a rows_total x cols float32 array.
+// One leaf's local blocks: rows [row0, row0 + rows) of a rows_total x cols float32 array each,
+// stored one after the other in `data`.
+struct Block {
+  int64_t row0 = 0, rows = 0;
+};
 struct Leaf {
-  int64_t rows_total = 0, cols = 0, row0 = 0, rows = 0;
+  int64_t rows_total = 0, cols = 0, rows = 0;  // rows: of all blocks
+  std::vector<Block> blocks;
   std::vector<float> data, restored;
   int64_t bytes() const { return rows * cols * static_cast<int64_t>(sizeof(float)); }
 };
 
 void Fill(Leaf& leaf, int leaf_index, const std::string& kind) {
   const uint64_t salt = Mix(static_cast<uint64_t>(leaf_index) + 1);
-  for (int64_t r = 0; r < leaf.rows; ++r) {
-    const int64_t gr = leaf.row0 + r;
+  int64_t r = 0;  // local row
+  for (const Block& b : leaf.blocks) for (int64_t gr = b.row0; gr < b.row0 + b.rows; ++gr, ++r) {
     float* row = leaf.data.data() + r * leaf.cols;
     for (int64_t c = 0; c < leaf.cols; ++c) {
       const uint64_t h = Mix(salt ^ static_cast<uint64_t>(gr * leaf.cols + c));
@@ -200,7 +214,7 @@ void Fill(Leaf& leaf, int leaf_index, const std::string& kind) {
 // Decomposition: each leaf is (nranks * rows_per_rank) x cols with cols <= 4096 (16 KiB rows).
 std::vector<Leaf> MakeState(const Options& o) {
   const int64_t leaf_elems = o.size / static_cast<int64_t>(sizeof(float)) / o.leaves;
-  int64_t cols = 4096;
+  int64_t cols = std::max<int64_t>(o.cols, 1);
   while (cols > 1 && leaf_elems / cols < g_size) cols /= 2;
   const int64_t rows_per_rank = leaf_elems / cols / g_size;
   if (rows_per_rank < 1) Die("--size is too small for " + std::to_string(g_size) + " ranks");
@@ -208,9 +222,19 @@ std::vector<Leaf> MakeState(const Options& o) {
   for (int i = 0; i < o.leaves; ++i) {
     Leaf& l = leaves[i];
     l.cols = cols;
-    l.rows_total = rows_per_rank * g_size;
-    l.rows = rows_per_rank;
-    l.row0 = rows_per_rank * g_rank;
+    if (o.blocks <= 1) {
+      l.rows_total = rows_per_rank * g_size;
+      l.blocks = {{rows_per_rank * g_rank, rows_per_rank}};
+    } else {
+      const int64_t k = int64_t{o.blocks} * g_size;
+      l.rows_total = std::max<int64_t>(rows_per_rank * g_size / k, 1) * k + 1;
+      const int64_t base = l.rows_total / k, extra = l.rows_total % k;
+      for (int64_t b = g_rank; b < k; b += g_size) {
+        l.blocks.push_back({b * base + std::min(b, extra), base + (b < extra ? 1 : 0)});
+      }
+    }
+    l.rows = 0;
+    for (const Block& b : l.blocks) l.rows += b.rows;
     l.data.resize(static_cast<size_t>(l.rows * l.cols));
     l.restored.assign(l.data.size(), 0.0f);  // touched now: no page faults while timed
     Fill(l, i, o.fill);
@@ -224,11 +248,14 @@ cairn::Tree MakeTree(std::vector<Leaf>& leaves, bool restored) {
     Leaf& l = leaves[i];
     char name[32];
     std::snprintf(name, sizeof name, "leaf_%04zu", i);
-    tree[name] = cairn::DistributedArray{
-        .dtype = cairn::DType::kFloat32,
-        .global_shape = {l.rows_total, l.cols},
-        .pieces = {{.box = {.origin = {l.row0, 0}, .shape = {l.rows, l.cols}},
-                    .data = restored ? l.restored.data() : l.data.data()}}};
+    cairn::DistributedArray a{.dtype = cairn::DType::kFloat32,
+                              .global_shape = {l.rows_total, l.cols}};
+    float* at = restored ? l.restored.data() : l.data.data();
+    for (const Block& b : l.blocks) {
+      a.pieces.push_back({.box = {.origin = {b.row0, 0}, .shape = {b.rows, l.cols}}, .data = at});
+      at += b.rows * l.cols;
+    }
+    tree[name] = std::move(a);
   }
   return tree;
 }

@@ -9,9 +9,7 @@
 
 namespace cairn::storage {
 
-/// The chunk grid of an array leaf: per dimension, the GCD of every rank's piece origins and
-/// extents (and of WriteLeaf::chunk_shape when given), so that every piece is a union of whole
-/// chunks; a dimension no piece constrains is one chunk; 1 for an empty dimension.
+/// The backend. Each array's chunk grid is chosen in chunk_plan.h.
 std::unique_ptr<Backend> MakeOcdbtBackend();
 
 }  // namespace cairn::storage

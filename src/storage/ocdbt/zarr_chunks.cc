@@ -174,7 +174,8 @@ ChunkEncoder::ChunkEncoder() : scratch_(std::make_unique<Scratch>()) {}
 ChunkEncoder::~ChunkEncoder() = default;
 
 Status ChunkEncoder::EncodePiece(const std::string& name, const ocdbt::ZarrArrayMetadata& m,
-                                 const Box& piece, const void* data, const ChunkSink& sink) {
+                                 const Box& piece, const void* data, const ChunkSink& sink,
+                                 bool skip_partial) {
   if (piece.NumElements() == 0) return OkStatus();
   const size_t rank = m.shape.size();
   const size_t elem = DTypeSize(m.dtype);
@@ -201,6 +202,7 @@ Status ChunkEncoder::EncodePiece(const std::string& name, const ocdbt::ZarrArray
           std::min<int64_t>(chunk.shape[d], static_cast<int64_t>(m.shape[d]) - chunk.origin[d]);
     }
     std::optional<Box> region = base::Intersect(chunk, piece);
+    if (skip_partial && (!region || *region != clipped)) continue;
     if (!region || *region != clipped) {
       return InternalError("zarr array '" + name + "': piece " + piece.ToString() +
                            " does not cover whole chunks of " +

@@ -42,10 +42,11 @@ class ChunkEncoder {
 
   /// Calls `sink` for each chunk of m's grid that `piece` (dense C-order `data`, stored dtype)
   /// covers, in C order of the chunk grid. The piece must consist of whole chunks (edge chunks
-  /// clipped at the array's end): Internal otherwise. Errors from `sink` stop the encoding and
-  /// are returned.
+  /// clipped at the array's end): Internal otherwise, unless `skip_partial`, which skips the
+  /// chunks the piece covers only in part (assembled elsewhere: chunk_plan.h). Errors from
+  /// `sink` stop the encoding and are returned.
   Status EncodePiece(const std::string& name, const ocdbt::ZarrArrayMetadata& m, const Box& piece,
-                     const void* data, const ChunkSink& sink);
+                     const void* data, const ChunkSink& sink, bool skip_partial = false);
 
  private:
   struct Scratch;

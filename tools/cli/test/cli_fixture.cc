@@ -16,7 +16,9 @@
 // Orbax interop tests, src/storage/ocdbt/test): a float16 array whose row blocks are each held by a
 // pair of ranks (partly replicated), an odd uint8 (3,) split over the ranks (some hold nothing),
 // an int64 (7, 5) split along its last dimension, a 0-d float64 held by the last rank only, a list
-// of two arrays, an int32 scalar and a JSON leaf. Exit 0 on success; on failure prints the error
+// of two arrays, an int32 scalar, a JSON leaf, and a float32 (1003,) cut into 3 x ranks uneven
+// blocks dealt out cyclically (so the ocdbt backend assembles chunks from parts held by
+// different ranks). Exit 0 on success; on failure prints the error
 // and exits 1 on every rank.
 #include <mpi.h>
 
@@ -149,7 +151,16 @@ int main(int argc, char** argv) {
     std::vector<int64_t> i64;
     std::vector<float> layer0(2 * 3), layer1(3);
     double f64_0d = -1.5 * static_cast<double>(step);
+    std::vector<std::vector<float>> cyclic(3);
     if (extra) {
+      cairn::DistributedArray ca{.dtype = cairn::DType::kFloat32, .global_shape = {1003}};
+      for (int k = 0; k < 3; ++k) {
+        int64_t c0 = 0, nc = 0;
+        Split(1003, 3 * size, k * size + rank, c0, nc);
+        for (int64_t i = 0; i < nc; ++i) cyclic[k].push_back(0.25f * (c0 + i) - step);
+        ca.pieces.push_back({.box = {.origin = {c0}, .shape = {nc}}, .data = cyclic[k].data()});
+      }
+      t["extra"]["cyclic"] = ca;
       const int groups = (size + 1) / 2;
       int64_t p0 = 0, np_rows = 0;
       Split(11, groups, rank / 2, p0, np_rows);
