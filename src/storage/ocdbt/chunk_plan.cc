@@ -177,11 +177,13 @@ ChunkPlan PlanChunks(const Shape& global_shape, size_t elem, const std::optional
   std::map<std::vector<uint64_t>, size_t> position;
   for (const auto& [index, by_rank] : held) {
     int owner = by_rank.begin()->first;
+    int64_t total = 0;
     for (const auto& [r, n] : by_rank) {
       if (n > by_rank.at(owner)) owner = r;
+      total += n;
     }
     position[index] = plan.shared.size();
-    plan.shared.push_back({index, clipped(index), owner});
+    plan.shared.push_back({index, clipped(index), owner, total});
   }
   for (size_t k = 0; k < pieces.size(); ++k) {
     for (const std::vector<uint64_t>& index : touched[k]) {

@@ -39,6 +39,7 @@ struct SharedChunk {
   std::vector<uint64_t> index;  ///< position in the chunk grid
   Box box;                      ///< the chunk's elements, clipped at the array's end
   int owner = 0;                ///< the rank holding most of it (the lowest such rank)
+  int64_t held = 0;             ///< elements the pieces hold (the rest is the fill value)
 };
 
 struct ChunkPlan {

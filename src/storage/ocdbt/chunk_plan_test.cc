@@ -45,6 +45,7 @@ TEST(ChunkPlanTest, UnevenBlocksGetPieceSizedChunksAndSharedOnes) {
   EXPECT_EQ(p.shared[0].index, Grid{1});
   EXPECT_EQ(p.shared[0].box, (Box{{34}, {34}}));
   EXPECT_EQ(p.shared[0].owner, 1);
+  EXPECT_EQ(p.shared[0].held, 34);
   EXPECT_EQ(p.touches, (std::vector<std::vector<size_t>>{{}, {0}, {0}}));
 }
 
@@ -58,6 +59,9 @@ TEST(ChunkPlanTest, GapsMakeSharedChunksWithOneHolder) {
   EXPECT_EQ(p.shared[1].owner, 1);
   EXPECT_EQ(p.shared[2].owner, 1);
   EXPECT_EQ(p.shared[2].box, (Box{{68}, {12}}));
+  EXPECT_EQ(p.shared[0].held, 31);
+  EXPECT_EQ(p.shared[1].held, 3 + 25);
+  EXPECT_EQ(p.shared[2].held, 9);
   EXPECT_EQ(p.touches, (std::vector<std::vector<size_t>>{{0, 1}, {1, 2}}));
 }
 

@@ -4,10 +4,15 @@
 // Read: independent per rank: one ReadView of the merged database, chunks fetched per request.
 #include "storage/ocdbt/ocdbt_backend.h"
 
+#include <sched.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <numeric>
+#include <thread>
 
 #include "base/box_ops.h"
 #include "format/ocdbt/read_view.h"
@@ -32,35 +37,64 @@ ocdbt::ZarrArrayMetadata LeafMetadata(const WriteLeaf& leaf, std::vector<uint64_
   return m;
 }
 
-// Exchanges of shared-chunk parts go in batches of leaves moving at most this much per rank
-// (sent plus received), so a rank holds at most about this much of other ranks' data.
+// Threads compressing on each rank (collective): $CAIRN_COMPRESSION_THREADS when set (1 to 64);
+// else the CPUs this process may run on when it is bound to some (mpirun and srun bind each rank
+// to its cores), or the host's CPUs shared among the ranks on it; at most 8.
+Result<int> CompressionThreads(Communicator& comm) {
+  if (const char* env = std::getenv("CAIRN_COMPRESSION_THREADS"); env != nullptr && *env) {
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (*end != '\0' || n < 1 || n > 64) {
+      return InvalidArgumentError("CAIRN_COMPRESSION_THREADS='" + std::string(env) +
+                                  "': a number of threads from 1 to 64");
+    }
+    return static_cast<int>(n);
+  }
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> hosts, comm.AllGather(host));
+  const int same = static_cast<int>(std::count(hosts.begin(), hosts.end(), std::string(host)));
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  const int allowed = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  const int all = static_cast<int>(std::thread::hardware_concurrency());
+  const int n = all > 0 && allowed >= all ? all / std::max(same, 1) : allowed;
+  return std::clamp(n, 1, 8);
+}
+
+// Shared chunks (chunk_plan.h) are exchanged and written in batches of leaves: a batch ends once
+// some rank holds this much for it (the chunks it assembles, and the parts it sends).
 constexpr int64_t kExchangeBatchBytes = int64_t{256} << 20;
 
-// Per leaf: the largest number of bytes any rank sends plus receives for its shared chunks.
-int64_t ExchangeBytes(const WriteLeaf& leaf, std::span<const PlacedPiece> placed,
-                      const ChunkPlan& plan, int ranks) {
+// Per leaf: the most bytes any rank holds for its shared chunks until they are written.
+int64_t SharedBytes(const WriteLeaf& leaf, std::span<const PlacedPiece> placed,
+                    const ChunkPlan& plan, int ranks) {
   if (plan.shared.empty()) return 0;
   const int64_t elem = static_cast<int64_t>(DTypeSize(leaf.dtype));
-  std::vector<int64_t> moved(static_cast<size_t>(ranks), 0);
+  std::vector<int64_t> held(static_cast<size_t>(ranks), 0);
+  for (const SharedChunk& c : plan.shared) {
+    held[static_cast<size_t>(c.owner)] += c.box.NumElements() * elem;
+  }
   for (size_t k = 0; k < placed.size(); ++k) {
     for (size_t s : plan.touches[k]) {
-      const int64_t n = base::Intersect(plan.shared[s].box, placed[k].box)->NumElements() * elem;
-      moved[static_cast<size_t>(placed[k].rank)] += n;
-      moved[static_cast<size_t>(plan.shared[s].owner)] += n;
+      if (placed[k].rank == plan.shared[s].owner) continue;
+      held[static_cast<size_t>(placed[k].rank)] +=
+          base::Intersect(plan.shared[s].box, placed[k].box)->NumElements() * elem;
     }
   }
-  return *std::max_element(moved.begin(), moved.end());
+  return *std::max_element(held.begin(), held.end());
 }
 
 // This rank's database: its chunks, and (on the primary) every leaf's zarr.json. Streams: each
 // chunk goes to the data file as soon as it is encoded and each piece's bytes are released
 // right after its chunks, so a rank holds one piece and one chunk's encoding at a time, plus a
-// (key, file range) per chunk for the B+tree built at the end, plus the parts of shared chunks
-// (chunk_plan.h) until their batch is exchanged. Collective: every rank takes part in every
-// exchange even after a local failure (which it then reports, and the others skip the batch).
+// (key, file range) per chunk for the B+tree built at the end, plus, until their batch is
+// written, the shared chunks it assembles and its parts of the others' (chunk_plan.h).
+// Collective: every rank takes part in every exchange even after a local failure (which it
+// then reports; the others skip the batch).
 Status WriteProcessDatabase(const BackendContext& ctx, std::span<const WriteLeaf> leaves,
                             const std::vector<std::vector<PlacedPiece>>& placed,
-                            const std::vector<ChunkPlan>& plans) {
+                            const std::vector<ChunkPlan>& plans, int threads) {
   Communicator& comm = *ctx.comm;
   const int me = comm.rank();
   const size_t ranks = static_cast<size_t>(comm.size());
@@ -82,12 +116,30 @@ Status WriteProcessDatabase(const BackendContext& ctx, std::span<const WriteLeaf
   }
   std::vector<ocdbt::NewLeafEntry> entries;
   ChunkEncoder encoder;
+  encoder.set_threads(threads);
   const ChunkSink sink = [&](std::string key, std::span<const std::string_view> parts) -> Status {
     CAIRN_ASSIGN_OR_RETURN(ocdbt::StoredValue value, db->AppendValue(parts));
     entries.push_back({.key = std::move(key), .value = std::move(value)});
     return OkStatus();
   };
-  // Parts of shared chunks, per owner; byte 0 says whether the sender is still fine.
+  // The shared chunks this rank assembles, by (leaf, index into plans[leaf].shared).
+  std::map<std::pair<size_t, size_t>, std::vector<char>> assembling;
+  const auto chunk_buffer = [&](size_t l, size_t s) -> std::vector<char>& {
+    auto [it, fresh] = assembling.try_emplace({l, s});
+    if (fresh) {
+      const SharedChunk& c = plans[l].shared[s];
+      const size_t elem = DTypeSize(leaves[l].dtype);
+      it->second.resize(static_cast<size_t>(c.box.NumElements()) * elem);
+      if (c.held < c.box.NumElements()) {  // the fill value where no piece is
+        const std::string fill = LeafMetadata(leaves[l], plans[l].chunk_shape).fill_value;
+        for (size_t i = 0; i < it->second.size(); i += elem) {
+          std::memcpy(it->second.data() + i, fill.data(), elem);
+        }
+      }
+    }
+    return it->second;
+  };
+  // Parts of the others' shared chunks, per owner; byte 0 says whether the sender is still fine.
   std::vector<std::string> outgoing(ranks, std::string(1, '\1'));
   size_t batch_first = 0;
   int64_t batch_bytes = 0;
@@ -97,13 +149,11 @@ Status WriteProcessDatabase(const BackendContext& ctx, std::span<const WriteLeaf
     outgoing.assign(ranks, std::string(1, '\1'));
     bool fine = local.ok();
     for (const std::string& in : incoming) fine = fine && !in.empty() && in[0] == '\1';
-    if (!fine) return OkStatus();  // the failing rank reports its own error
+    if (!fine) {  // the failing rank reports its own error
+      assembling.clear();
+      return OkStatus();
+    }
     // The parts sent to this rank, in the senders' order: leaf, piece, shared chunk.
-    struct Part {
-      const char* bytes;
-      Box box;
-    };
-    std::vector<std::map<size_t, std::vector<Part>>> parts(last + 1);  // leaf -> chunk -> parts
     std::vector<size_t> at(ranks, 1);
     for (size_t l = batch_first; l <= last; ++l) {
       const size_t elem = DTypeSize(leaves[l].dtype);
@@ -111,7 +161,7 @@ Status WriteProcessDatabase(const BackendContext& ctx, std::span<const WriteLeaf
       for (size_t k = 0; k < placed[l].size(); ++k) {
         const PlacedPiece& piece = placed[l][k];
         for (size_t s : plan.touches[k]) {
-          if (plan.shared[s].owner != me) continue;
+          if (plan.shared[s].owner != me || piece.rank == me) continue;
           const Box box = *base::Intersect(plan.shared[s].box, piece.box);
           const size_t n = static_cast<size_t>(box.NumElements()) * elem;
           const std::string& from = incoming[static_cast<size_t>(piece.rank)];
@@ -120,7 +170,8 @@ Status WriteProcessDatabase(const BackendContext& ctx, std::span<const WriteLeaf
             return InternalError("ocdbt backend: rank " + std::to_string(piece.rank) +
                                  " sent fewer bytes of shared chunks than planned");
           }
-          parts[l][s].push_back({from.data() + pos, box});
+          base::CopyRegion(from.data() + pos, box, chunk_buffer(l, s).data(), plan.shared[s].box,
+                           box, elem);
           pos += n;
         }
       }
@@ -131,22 +182,16 @@ Status WriteProcessDatabase(const BackendContext& ctx, std::span<const WriteLeaf
                              " sent more bytes of shared chunks than planned");
       }
     }
-    std::vector<char> chunk;
-    for (size_t l = batch_first; l <= last; ++l) {
-      const WriteLeaf& leaf = leaves[l];
-      const size_t elem = DTypeSize(leaf.dtype);
-      const ocdbt::ZarrArrayMetadata m = LeafMetadata(leaf, plans[l].chunk_shape);
-      for (const auto& [s, pieces] : parts[l]) {
-        const Box& box = plans[l].shared[s].box;
-        chunk.resize(static_cast<size_t>(box.NumElements()) * elem);
-        for (size_t i = 0; i < chunk.size(); i += elem) {  // the fill value where no piece is
-          std::memcpy(chunk.data() + i, m.fill_value.data(), elem);
-        }
-        for (const Part& p : pieces) base::CopyRegion(p.bytes, p.box, chunk.data(), box, p.box, elem);
-        local = encoder.EncodePiece(leaf.key_path, m, box, chunk.data(), sink);
-        if (!local.ok()) return OkStatus();  // reported below, after the other exchanges
-      }
+    incoming.clear();
+    for (auto& [key, bytes] : assembling) {
+      const auto [l, s] = key;
+      const ocdbt::ZarrArrayMetadata m = LeafMetadata(leaves[l], plans[l].chunk_shape);
+      local = encoder.EncodePiece(leaves[l].key_path, m, plans[l].shared[s].box, bytes.data(),
+                                  sink);
+      if (!local.ok()) break;  // reported after the other exchanges
+      std::vector<char>().swap(bytes);
     }
+    assembling.clear();
     return OkStatus();
   };
 
@@ -182,14 +227,19 @@ Status WriteProcessDatabase(const BackendContext& ctx, std::span<const WriteLeaf
       auto it = placed_of.find(j);
       if (!local.ok() || it == placed_of.end()) continue;
       for (size_t s : plan.touches[it->second]) {
-        const Box box = *base::Intersect(plan.shared[s].box, piece.box);
-        std::string& out = outgoing[static_cast<size_t>(plan.shared[s].owner)];
+        const SharedChunk& c = plan.shared[s];
+        const Box box = *base::Intersect(c.box, piece.box);
+        if (c.owner == me) {  // straight into the chunk
+          base::CopyRegion(src->data(), piece.box, chunk_buffer(i, s).data(), c.box, box, elem);
+          continue;
+        }
+        std::string& out = outgoing[static_cast<size_t>(c.owner)];
         const size_t at = out.size();
         out.resize(at + static_cast<size_t>(box.NumElements()) * elem);
         base::CopyRegion(src->data(), piece.box, out.data() + at, box, box, elem);
       }
     }  // src released here
-    batch_bytes += ExchangeBytes(leaf, placed[i], plan, comm.size());
+    batch_bytes += SharedBytes(leaf, placed[i], plan, comm.size());
     const bool last = i + 1 == leaves.size();
     if (batch_bytes > 0 && (batch_bytes >= kExchangeBatchBytes || last)) {
       CAIRN_RETURN_IF_ERROR(flush(i));
@@ -239,7 +289,13 @@ class OcdbtBackend final : public Backend {
           PlanChunks(leaf.global_shape, DTypeSize(leaf.dtype), leaf.chunk_shape, (*placed)[i]));
       chunks_[leaf.key_path] = plans.back().chunk_shape;
     }
-    Status local = WriteProcessDatabase(ctx, leaves, *placed, plans);
+    int threads = 1;
+    if (std::any_of(leaves.begin(), leaves.end(), [](const WriteLeaf& l) { return l.compress; })) {
+      Result<int> n = CompressionThreads(comm);
+      CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, n.status()));
+      threads = *n;
+    }
+    Status local = WriteProcessDatabase(ctx, leaves, *placed, plans, threads);
     CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, local));
     if (comm.rank() == ctx.primary) {
       CAIRN_RETURN_IF_ERROR(MergeProcessDatabases(ctx.item_dir, comm.size()));

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <system_error>
+#include <thread>
 
 #include "base/box_ops.h"
 #include "format/ocdbt/byte_reader.h"
@@ -76,6 +78,13 @@ std::string ZarrChunkKey(const std::string& name, const ocdbt::ZarrArrayMetadata
   return name.empty() ? m.ChunkKey(index) : name + "/" + m.ChunkKey(index);
 }
 
+namespace {
+// Chunks from this size on are compressed one at a time by zstd's threads, in jobs of
+// kZstdJobBytes; smaller ones several at a time, one per thread.
+constexpr size_t kZstdThreadedChunkBytes = size_t{8} << 20;
+constexpr int kZstdJobBytes = 2 << 20;
+}  // namespace
+
 struct ChunkEncoder::Scratch {
   // Grown, never shrunk, and never zero-filled: fresh pages are touched only when written.
   std::unique_ptr<char[]> raw;
@@ -85,6 +94,7 @@ struct ChunkEncoder::Scratch {
   std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx{nullptr, ZSTD_freeCCtx};
   int cctx_level = 0;
   bool cctx_checksum = false;
+  int cctx_workers = 0;
 
   static char* Grow(std::unique_ptr<char[]>& buf, size_t& size, size_t want) {
     if (want > size) {
@@ -95,8 +105,11 @@ struct ChunkEncoder::Scratch {
   }
 
   // Compresses `in` into `value` (after which `reserve_after` bytes stay free); the same
-  // parameters and call as ocdbt::ZstdCompress, so the same bytes.
-  Result<size_t> Compress(std::string_view in, int level, bool checksum, size_t reserve_after) {
+  // parameters and call as ocdbt::ZstdCompress, so the same bytes, when `workers` is 0. With
+  // workers >= 1, zstd's own threads compress jobs of the input in parallel (one valid frame,
+  // the same bytes for any workers >= 1); 0 where libzstd was built without threads.
+  Result<size_t> Compress(std::string_view in, int level, bool checksum, size_t reserve_after,
+                          int workers = 0) {
     if (!cctx || cctx_level != level || cctx_checksum != checksum) {
       cctx.reset(ZSTD_createCCtx());
       if (!cctx) return ResourceExhaustedError("ZSTD_createCCtx failed");
@@ -111,6 +124,16 @@ struct ChunkEncoder::Scratch {
       }
       cctx_level = level;
       cctx_checksum = checksum;
+      cctx_workers = 0;
+    }
+    if (workers != cctx_workers) {
+      if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_nbWorkers, workers))) {
+        workers = 0;  // single-threaded libzstd
+        ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_nbWorkers, 0);
+      } else if (workers > 0) {
+        ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_jobSize, kZstdJobBytes);
+      }
+      cctx_workers = workers;
     }
     const size_t bound = ZSTD_compressBound(in.size());
     char* out = Grow(value, value_size, bound + reserve_after);
@@ -173,6 +196,8 @@ void FillRegion(char* dest, const Box& box, const Box& region, const std::string
 ChunkEncoder::ChunkEncoder() : scratch_(std::make_unique<Scratch>()) {}
 ChunkEncoder::~ChunkEncoder() = default;
 
+void ChunkEncoder::set_threads(int n) { threads_ = std::max(n, 1); }
+
 Status ChunkEncoder::EncodePiece(const std::string& name, const ocdbt::ZarrArrayMetadata& m,
                                  const Box& piece, const void* data, const ChunkSink& sink,
                                  bool skip_partial) {
@@ -189,13 +214,83 @@ Status ChunkEncoder::EncodePiece(const std::string& name, const ocdbt::ZarrArray
   const size_t chunk_bytes = static_cast<size_t>(Product(m.chunk_shape)) * elem;
   const bool sharded = m.inner_chunk_shape.has_value();
   const size_t index_bytes = sharded ? 20 : 0;
+  const auto chunk_box = [&](const std::vector<uint64_t>& index) {
+    std::vector<uint64_t> origin(rank);
+    for (size_t d = 0; d < rank; ++d) origin[d] = index[d] * m.chunk_shape[d];
+    return ChunkBox(origin, m.chunk_shape);
+  };
+  // Compressing is CPU-bound. Large chunks are compressed by zstd's threads, one at a time;
+  // smaller ones up to threads_ at a time, each thread with its own buffers (at most
+  // threads_ x 2 x 8 MiB). The sink still gets them one at a time, in C order.
+  const bool large = chunk_bytes >= kZstdThreadedChunkBytes;
+  const int workers = m.zstd && large && threads_ > 1 ? threads_ : 0;
+  const size_t threads = m.zstd && !large ? static_cast<size_t>(threads_) : 1;
+  // One chunk encoded with the buffers of `s`: views into the piece or `s`, valid until `s` is
+  // used again.
+  struct Encoded {
+    std::string_view bytes;
+    Status status;
+  };
+  const auto encode = [&](Scratch& s, const std::vector<uint64_t>& index, Encoded& out) {
+    const Box chunk = chunk_box(index);
+    const Box region = *base::Intersect(chunk, piece);
+    // The chunk's raw (uncompressed) bytes: in place in the piece when they are one run there,
+    // else assembled in the scratch buffer (padding of edge chunks set to the fill value).
+    std::string_view raw;
+    std::optional<int64_t> at;
+    if (region == chunk) at = ContiguousOffset(piece, chunk);
+    if (at) {
+      raw = std::string_view(static_cast<const char*>(data) + *at * static_cast<int64_t>(elem),
+                             chunk_bytes);
+    } else {
+      char* buf = Scratch::Grow(s.raw, s.raw_size, chunk_bytes);
+      for (const Box& pad : base::Subtract(chunk, region)) FillRegion(buf, chunk, pad, m.fill_value);
+      base::CopyRegion(data, piece, buf, chunk, region, elem);
+      raw = std::string_view(buf, chunk_bytes);
+    }
+    out.bytes = raw;
+    if (m.zstd) {
+      Result<size_t> n =
+          s.Compress(raw, m.zstd_level.value_or(3), m.zstd_checksum, index_bytes, workers);
+      if (!n.ok()) {
+        out.status = n.status();
+        return;
+      }
+      out.bytes = std::string_view(s.value.get(), *n);
+    }
+  };
+  while (pool_.size() + 1 < threads) pool_.push_back(std::make_unique<Scratch>());
+  std::vector<std::vector<uint64_t>> batch;
+  std::vector<Encoded> outs;
+  const auto flush = [&]() -> Status {
+    outs.assign(batch.size(), Encoded{});
+    {
+      std::vector<std::jthread> workers;
+      for (size_t t = 1; t < batch.size(); ++t) {
+        try {
+          workers.emplace_back([&, t] { encode(*pool_[t - 1], batch[t], outs[t]); });
+        } catch (const std::system_error&) {  // no thread: encode it here
+          encode(*pool_[t - 1], batch[t], outs[t]);
+        }
+      }
+      encode(*scratch_, batch[0], outs[0]);
+    }  // joined
+    for (size_t t = 0; t < batch.size(); ++t) {
+      CAIRN_RETURN_IF_ERROR(outs[t].status);
+      const std::array<char, 20> shard_index = SingleChunkShardIndex(outs[t].bytes.size());
+      const std::string_view parts[2] = {outs[t].bytes,
+                                         std::string_view(shard_index.data(), index_bytes)};
+      CAIRN_RETURN_IF_ERROR(sink(ZarrChunkKey(name, m, batch[t]),
+                                 std::span<const std::string_view>(parts, sharded ? 2 : 1)));
+    }
+    batch.clear();
+    return OkStatus();
+  };
   std::vector<uint64_t> lo, hi;
   GridRange(m, piece, lo, hi);
   std::vector<uint64_t> index = lo;
   do {
-    std::vector<uint64_t> origin(rank);
-    for (size_t d = 0; d < rank; ++d) origin[d] = index[d] * m.chunk_shape[d];
-    const Box chunk = ChunkBox(origin, m.chunk_shape);
+    const Box chunk = chunk_box(index);
     Box clipped = chunk;  // the chunk's part inside the array
     for (size_t d = 0; d < rank; ++d) {
       clipped.shape[d] =
@@ -205,36 +300,12 @@ Status ChunkEncoder::EncodePiece(const std::string& name, const ocdbt::ZarrArray
     if (skip_partial && (!region || *region != clipped)) continue;
     if (!region || *region != clipped) {
       return InternalError("zarr array '" + name + "': piece " + piece.ToString() +
-                           " does not cover whole chunks of " +
-                           base::ShapeString(ChunkBox(origin, m.chunk_shape).shape));
+                           " does not cover whole chunks of " + base::ShapeString(chunk.shape));
     }
-    // The chunk's raw (uncompressed) bytes: in place in the piece when they are one run there,
-    // else assembled in the scratch buffer (padding of edge chunks set to the fill value).
-    std::string_view raw;
-    std::optional<int64_t> at;
-    if (*region == chunk) at = ContiguousOffset(piece, chunk);
-    if (at) {
-      raw = std::string_view(static_cast<const char*>(data) + *at * static_cast<int64_t>(elem),
-                             chunk_bytes);
-    } else {
-      char* buf = Scratch::Grow(scratch_->raw, scratch_->raw_size, chunk_bytes);
-      for (const Box& pad : base::Subtract(chunk, *region)) {
-        FillRegion(buf, chunk, pad, m.fill_value);
-      }
-      base::CopyRegion(data, piece, buf, chunk, *region, elem);
-      raw = std::string_view(buf, chunk_bytes);
-    }
-    std::string_view encoded = raw;
-    if (m.zstd) {
-      CAIRN_ASSIGN_OR_RETURN(size_t n, scratch_->Compress(raw, m.zstd_level.value_or(3),
-                                                          m.zstd_checksum, index_bytes));
-      encoded = std::string_view(scratch_->value.get(), n);
-    }
-    const std::array<char, 20> shard_index = SingleChunkShardIndex(encoded.size());
-    const std::string_view parts[2] = {encoded, std::string_view(shard_index.data(), index_bytes)};
-    CAIRN_RETURN_IF_ERROR(sink(ZarrChunkKey(name, m, index),
-                               std::span<const std::string_view>(parts, sharded ? 2 : 1)));
+    batch.push_back(index);
+    if (batch.size() == threads) CAIRN_RETURN_IF_ERROR(flush());
   } while (Next(index, lo, hi));
+  if (!batch.empty()) CAIRN_RETURN_IF_ERROR(flush());
   return OkStatus();
 }
 

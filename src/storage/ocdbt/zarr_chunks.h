@@ -32,7 +32,8 @@ using ChunkSink =
 /// plus the shard index, or compressed straight from the piece; other chunks are assembled in a
 /// buffer reused across chunks, only their padding set to the fill value. zstd output is the
 /// same as ocdbt::ZstdCompress's (same parameters), so values are byte-identical to
-/// ocdbt::EncodeZarrArray's. Not thread-safe; reuse one encoder for many pieces.
+/// ocdbt::EncodeZarrArray's. Not thread-safe (it runs its own threads: set_threads); reuse one
+/// encoder for many pieces.
 class ChunkEncoder {
  public:
   ChunkEncoder();
@@ -48,9 +49,15 @@ class ChunkEncoder {
   Status EncodePiece(const std::string& name, const ocdbt::ZarrArrayMetadata& m, const Box& piece,
                      const void* data, const ChunkSink& sink, bool skip_partial = false);
 
+  /// Compress up to `n` chunks at a time on as many threads (default 1). The output does not
+  /// change, nor the order of the sink's calls (always on the calling thread).
+  void set_threads(int n);
+
  private:
   struct Scratch;
   std::unique_ptr<Scratch> scratch_;
+  std::vector<std::unique_ptr<Scratch>> pool_;  // the other threads' buffers
+  int threads_ = 1;
 };
 
 /// The stored chunks of `piece` (dense C-order `data`, stored dtype): one key/value per chunk

@@ -2,7 +2,9 @@
 # The real Orbax restores what cairn's ocdbt backend saved under MPI: cli_fixture (with its
 # --extra leaves: partly replicated, odd shapes, a 0-d array held by one rank, a list, an int32
 # scalar, a JSON leaf) saves 2 steps with --backend ocdbt (compression on and off) and once with a
-# small target data file size (several data files), each with an HDF5 twin; then
+# small target data file size (several data files) and twice compressing on 4 threads
+# (CAIRN_COMPRESSION_THREADS: large chunks by zstd's workers, small ones several at a time), each
+# with an HDF5 twin; then
 # check_orbax_restores_cairn.py restores them with Orbax (StandardCheckpointer,
 # PyTreeCheckpointer, CheckpointManager) and compares with h5py's read of the twin, and has
 # TensorStore decode every manifest and B+tree node.
@@ -49,6 +51,16 @@ big=(--steps 1 --compression 0 --extra 1 --big 1024 --chunk-bytes 11776)
 save h5_big "$@" -n "$np" "$fixture" h5_big "${big[@]}" --backend hdf5
 save oc_big "$@" -n "$np" "$fixture" oc_big "${big[@]}" --backend ocdbt --target-data-file-size 4096
 save oc_one "$@" -n "$np" "$fixture" oc_one "${big[@]}" --backend ocdbt
+# Compression on 4 threads: params.w 100000 x 23 float32 (9 MiB pieces at 1 rank: chunks
+# compressed by zstd's workers) and 1024 x 23 in 128-row chunks (several chunks at a time).
+export CAIRN_COMPRESSION_THREADS=4
+mt=(--steps 1 --compression 1 --extra 1 --big 100000)
+mtc=(--steps 1 --compression 1 --extra 1 --big 1024 --chunk-bytes 11776)
+save h5_mt "$@" -n "$np" "$fixture" h5_mt "${mt[@]}" --backend hdf5
+save oc_mt "$@" -n "$np" "$fixture" oc_mt "${mt[@]}" --backend ocdbt
+save h5_mtc "$@" -n "$np" "$fixture" h5_mtc "${mtc[@]}" --backend hdf5
+save oc_mtc "$@" -n "$np" "$fixture" oc_mtc "${mtc[@]}" --backend ocdbt
+unset CAIRN_COMPRESSION_THREADS
 n_split=$(find oc_big/1/default -path '*/d/*' -type f | wc -l)
 n_one=$(find oc_one/1/default -path '*/d/*' -type f | wc -l)
 if ((n_split < 8 || n_split <= n_one)); then
@@ -62,7 +74,8 @@ cases=()
 for step in 1 2; do
   for c in 0 1; do cases+=("oc_$c $step h5_$c 0 ocdbt"); done
 done
-cases+=("oc_big 1 h5_big 8 ocdbt" "oc_flag 1 h5_1 0 hdf5")
+cases+=("oc_big 1 h5_big 8 ocdbt" "oc_flag 1 h5_1 0 hdf5" "oc_mt 1 h5_mt 0 ocdbt"
+  "oc_mtc 1 h5_mtc 0 ocdbt")
 for cs in "${cases[@]}"; do
   read -r oc step h5 _ _ <<< "$cs"
   [[ -f $oc/$step/default/manifest.ocdbt ]] || {
