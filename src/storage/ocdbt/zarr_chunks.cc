@@ -107,7 +107,7 @@ struct ChunkEncoder::Scratch {
   // Compresses `in` into `value` (after which `reserve_after` bytes stay free); the same
   // parameters and call as ocdbt::ZstdCompress, so the same bytes, when `workers` is 0. With
   // workers >= 1, zstd's own threads compress jobs of the input in parallel (one valid frame,
-  // the same bytes for any workers >= 1); 0 where libzstd was built without threads.
+  // other bytes); taken as 0 where libzstd was built without threads.
   Result<size_t> Compress(std::string_view in, int level, bool checksum, size_t reserve_after,
                           int workers = 0) {
     if (!cctx || cctx_level != level || cctx_checksum != checksum) {
