@@ -166,9 +166,11 @@ Status WriteProcessDatabase(const BackendContext& ctx, std::span<const WriteLeaf
           const size_t n = static_cast<size_t>(box.NumElements()) * elem;
           const std::string& from = incoming[static_cast<size_t>(piece.rank)];
           size_t& pos = at[static_cast<size_t>(piece.rank)];
-          if (from.size() - pos < n) {
-            return InternalError("ocdbt backend: rank " + std::to_string(piece.rank) +
-                                 " sent fewer bytes of shared chunks than planned");
+          if (from.size() - pos < n) {  // kept local: the next exchanges must still happen
+            local = InternalError("ocdbt backend: rank " + std::to_string(piece.rank) +
+                                  " sent fewer bytes of shared chunks than planned");
+            assembling.clear();
+            return OkStatus();
           }
           base::CopyRegion(from.data() + pos, box, chunk_buffer(l, s).data(), plan.shared[s].box,
                            box, elem);
@@ -178,8 +180,10 @@ Status WriteProcessDatabase(const BackendContext& ctx, std::span<const WriteLeaf
     }
     for (size_t r = 0; r < ranks; ++r) {
       if (at[r] != incoming[r].size()) {
-        return InternalError("ocdbt backend: rank " + std::to_string(r) +
-                             " sent more bytes of shared chunks than planned");
+        local = InternalError("ocdbt backend: rank " + std::to_string(r) +
+                              " sent more bytes of shared chunks than planned");
+        assembling.clear();
+        return OkStatus();
       }
     }
     incoming.clear();
