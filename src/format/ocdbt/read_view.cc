@@ -206,14 +206,8 @@ Result<BtreeNode> ReadView::ReadNode(const DataFileId& file, const IndirectRef& 
   return node;
 }
 
-Result<std::string> ReadView::ReadValue(const BtreeNode& node, const BtreeLeafEntry& e) const {
-  if (e.is_inline()) return std::get<std::string>(e.value);
-  const auto& ref = std::get<IndirectRef>(e.value);
-  return ReadRange(node.files[ref.file], ref.offset, ref.length);
-}
-
-Result<std::optional<std::string>> ReadView::Get(std::string_view key) const {
-  if (generation_.root.IsMissing()) return std::optional<std::string>();
+Result<std::optional<ReadView::Located>> ReadView::Locate(std::string_view key) const {
+  if (generation_.root.IsMissing()) return std::optional<Located>();
   CAIRN_ASSIGN_OR_RETURN(BtreeNode node,
                          ReadNode(root_file_, generation_.root, generation_.root_height, ""));
   std::string_view rest = key;
@@ -224,22 +218,34 @@ Result<std::optional<std::string>> ReadView::Get(std::string_view key) const {
                                [](std::string_view k, const BtreeInteriorEntry& e) {
                                  return k < std::string_view(e.key);
                                });
-    if (it == entries.begin()) return std::optional<std::string>();
+    if (it == entries.begin()) return std::optional<Located>();
     const auto& e = *(it - 1);
     const std::string_view common =
         std::string_view(e.key).substr(0, e.subtree_common_prefix_length);
-    if (rest.substr(0, common.size()) != common) return std::optional<std::string>();
+    if (rest.substr(0, common.size()) != common) return std::optional<Located>();
     rest.remove_prefix(common.size());
     CAIRN_ASSIGN_OR_RETURN(
         node, ReadNode(node.files[e.child.file], e.child, static_cast<uint8_t>(node.height - 1),
                        std::string_view(e.key).substr(common.size())));
   }
-  const auto& leaves = node.leaf_entries;
+  auto& leaves = node.leaf_entries;
   auto it = std::lower_bound(
       leaves.begin(), leaves.end(), rest,
       [](const BtreeLeafEntry& e, std::string_view k) { return std::string_view(e.key) < k; });
-  if (it == leaves.end() || it->key != rest) return std::optional<std::string>();
-  CAIRN_ASSIGN_OR_RETURN(std::string value, ReadValue(node, *it));
+  if (it == leaves.end() || it->key != rest) return std::optional<Located>();
+  Located found{.entry = std::move(*it), .file = {}};
+  if (!found.entry.is_inline()) found.file = node.files[std::get<IndirectRef>(found.entry.value).file];
+  return std::optional<Located>(std::move(found));
+}
+
+Result<std::optional<std::string>> ReadView::Get(std::string_view key) const {
+  CAIRN_ASSIGN_OR_RETURN(std::optional<Located> found, Locate(key));
+  if (!found) return std::optional<std::string>();
+  if (found->entry.is_inline()) {
+    return std::optional<std::string>(std::move(std::get<std::string>(found->entry.value)));
+  }
+  const IndirectRef& ref = std::get<IndirectRef>(found->entry.value);
+  CAIRN_ASSIGN_OR_RETURN(std::string value, ReadRange(found->file, ref.offset, ref.length));
   return std::optional<std::string>(std::move(value));
 }
 

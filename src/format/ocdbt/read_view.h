@@ -49,6 +49,15 @@ class ReadView {
   /// The value of `key`, or nullopt if absent.
   Result<std::optional<std::string>> Get(std::string_view key) const;
 
+  /// Where the value of `key` is, without reading it: its B+tree leaf entry and, for an indirect
+  /// value, the data file holding it; nullopt if absent. Get reads what this finds (value_ref.h
+  /// builds partial reads on it).
+  struct Located {
+    BtreeLeafEntry entry;
+    DataFileId file;  ///< of an indirect value; unset for an inline one
+  };
+  Result<std::optional<Located>> Locate(std::string_view key) const;
+
   /// Bytes [offset, offset + length) of a data file. DataLoss if the range passes the end of
   /// the file or the path leaves the root ("..", absolute).
   Result<std::string> ReadRange(const DataFileId& file, uint64_t offset, uint64_t length) const;
@@ -61,7 +70,6 @@ class ReadView {
                        std::string_view prefix, std::vector<std::string>* out) const;
   Status CollectGenerations(const DataFileId& file, const VersionNodeRef& ref,
                             std::vector<GenerationInfo>* out) const;
-  Result<std::string> ReadValue(const BtreeNode& node, const BtreeLeafEntry& entry) const;
 
   std::filesystem::path root_;
   DecodeOptions options_;

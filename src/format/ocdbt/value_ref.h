@@ -1,8 +1,8 @@
 #pragma once
 /// Locating a value in an OCDBT database without reading it, and reading part of it: for large
 /// values (zarr shards) whose caller needs a few byte ranges (the shard index at the end, some
-/// rows of an uncompressed chunk) rather than the whole value. Built on ReadView's public
-/// interface; I/O (POSIX pread) like read_view.
+/// rows of an uncompressed chunk) rather than the whole value. Built on ReadView::Locate; I/O
+/// (POSIX pread) like read_view.
 
 #include <cstdint>
 #include <optional>
@@ -20,9 +20,8 @@ namespace cairn::ocdbt {
 /// database root).
 using ValueRef = std::variant<std::string, FileRange>;
 
-/// Where the value of `key` is, or nullopt if the key is absent. Walks the B+tree as
-/// ReadView::Get does (same checks). Unimplemented for a view at a generation whose root is
-/// not recorded in its manifest (an older generation found through the version tree): use Get.
+/// Where the value of `key` is, or nullopt if the key is absent (ReadView::Locate: the same
+/// walk and checks as Get).
 Result<std::optional<ValueRef>> GetValueRef(const ReadView& view, std::string_view key);
 
 /// Reads bytes [offset, offset + length) of the value at `range` into `dest`. DataLoss if that

@@ -366,7 +366,6 @@ Status TryReadUncompressedChunk(const ocdbt::ReadView& view, const std::string& 
                                 bool& done) {
   done = false;
   Result<std::optional<ocdbt::ValueRef>> ref = ocdbt::GetValueRef(view, key);
-  if (!ref.ok() && ref.status().code() == StatusCode::kUnimplemented) return OkStatus();
   CAIRN_RETURN_IF_ERROR(ref.status());
   if (!ref->has_value() || (*ref)->index() != 1) return OkStatus();
   const ocdbt::FileRange& range = std::get<ocdbt::FileRange>(**ref);
