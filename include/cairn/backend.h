@@ -73,6 +73,25 @@ struct WriteLeaf {
   int max_pieces_per_rank = 0;            ///< max over ranks of pieces.size()
 };
 
+/// The 0-d leaf a scalar becomes for a backend that writes_scalars(): one piece, on the primary
+/// only (pass `bits`, the value's little-endian bytes, there; null elsewhere).
+inline WriteLeaf ScalarWriteLeaf(const KeyPath& key_path, DType dtype, bool compress,
+                                 int compression_level, const uint64_t* bits) {
+  WriteLeaf w;
+  w.key_path = KeyPathString(key_path);
+  for (const auto& seg : key_path) w.segments.push_back(seg.key);
+  w.dtype = dtype;
+  w.compress = compress;
+  w.compression_level = compression_level;
+  w.max_pieces_per_rank = 1;
+  if (bits != nullptr) {
+    WritePiece p;
+    p.data = bits;
+    w.pieces.push_back(std::move(p));
+  }
+  return w;
+}
+
 /// A box to read into `dest` (dense, C order, stored dtype). `stored_box` is the stored piece
 /// that contains it and `location` that piece's backend location (as Write returned it).
 struct ReadRequest {

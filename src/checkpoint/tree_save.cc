@@ -273,19 +273,10 @@ Status TreeStagedSave::Write(const HandlerContext& ctx, const fs::path& item_dir
       const auto* scalar = std::get_if<Scalar>(&item_.leaves[i]);
       if (scalar == nullptr) continue;
       scalar_bits[i] = scalar->bits();  // little-endian: the value's bytes come first
-      WriteLeaf w;
-      w.key_path = KeyPathString(item_.mine[i].key_path);
-      for (const auto& seg : item_.mine[i].key_path) w.segments.push_back(seg.key);
-      w.dtype = scalar->dtype();
-      w.compress = options_.array.use_compression;
-      w.compression_level = options_.array.compression_level;
-      w.max_pieces_per_rank = 1;
-      if (comm.rank() == ctx.primary_host) {
-        WritePiece p;
-        p.data = &scalar_bits[i];
-        w.pieces.push_back(std::move(p));
-      }
-      leaves.push_back(std::move(w));
+      leaves.push_back(ScalarWriteLeaf(item_.mine[i].key_path, scalar->dtype(),
+                                       options_.array.use_compression,
+                                       options_.array.compression_level,
+                                       comm.rank() == ctx.primary_host ? &scalar_bits[i] : nullptr));
     }
   }
   BackendContext bctx{&comm, item_dir, ctx.primary_host, ctx.path_permission_mode,

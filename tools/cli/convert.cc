@@ -176,20 +176,9 @@ cairn::ItemMetadata ConvertItem(Env& env, cairn::Communicator& comm, const ItemI
     size_t k = 0;
     for (const auto& leaf : src.leaves) {
       if (leaf.kind != "scalar" || !leaf.value) continue;
-      cairn::WriteLeaf w;
-      w.key_path = cairn::KeyPathString(leaf.key_path);
-      for (const auto& seg : leaf.key_path) w.segments.push_back(seg.key);
-      w.dtype = leaf.dtype;
-      w.compress = s.compression != "off";
-      w.compression_level = s.level;
-      w.max_pieces_per_rank = 1;
-      if (env.rank == 0) {
-        cairn::WritePiece p;
-        p.data = &scalar_bits[k];
-        w.pieces.push_back(std::move(p));
-      }
+      leaves.push_back(cairn::ScalarWriteLeaf(leaf.key_path, leaf.dtype, s.compression != "off",
+                                              s.level, env.rank == 0 ? &scalar_bits[k] : nullptr));
       ++k;
-      leaves.push_back(std::move(w));
     }
   }
   cairn::BackendContext ctx;

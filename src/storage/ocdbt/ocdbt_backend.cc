@@ -37,19 +37,23 @@ ocdbt::ZarrArrayMetadata LeafMetadata(const WriteLeaf& leaf, std::vector<uint64_
   return m;
 }
 
-// Threads compressing on each rank (collective): $CAIRN_COMPRESSION_THREADS when set (1 to 64);
-// else the CPUs this process may run on when it is bound to some (mpirun and srun bind each rank
-// to its cores), or the host's CPUs shared among the ranks on it; at most 8.
-Result<int> CompressionThreads(Communicator& comm) {
-  if (const char* env = std::getenv("CAIRN_COMPRESSION_THREADS"); env != nullptr && *env) {
-    char* end = nullptr;
-    const long n = std::strtol(env, &end, 10);
-    if (*end != '\0' || n < 1 || n > 64) {
-      return InvalidArgumentError("CAIRN_COMPRESSION_THREADS='" + std::string(env) +
-                                  "': a number of threads from 1 to 64");
-    }
-    return static_cast<int>(n);
+// $CAIRN_COMPRESSION_THREADS (1 to 64), or nullopt when unset (local).
+Result<std::optional<int>> ThreadsFromEnvironment() {
+  const char* env = std::getenv("CAIRN_COMPRESSION_THREADS");
+  if (env == nullptr || *env == '\0') return std::optional<int>();
+  char* end = nullptr;
+  const long n = std::strtol(env, &end, 10);
+  if (*end != '\0' || n < 1 || n > 64) {
+    return InvalidArgumentError("CAIRN_COMPRESSION_THREADS='" + std::string(env) +
+                                "': a number of threads from 1 to 64");
   }
+  return std::optional<int>(static_cast<int>(n));
+}
+
+// Threads compressing on each rank unless $CAIRN_COMPRESSION_THREADS says (collective): the
+// CPUs this process may run on when it is bound to some (mpirun and srun bind each rank to its
+// cores), else the host's CPUs shared among the ranks on it; at most 8.
+Result<int> CompressionThreads(Communicator& comm) {
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
   CAIRN_ASSIGN_OR_RETURN(std::vector<std::string> hosts, comm.AllGather(host));
@@ -96,6 +100,10 @@ Status WriteProcessDatabase(const BackendContext& ctx, std::span<const WriteLeaf
                             const std::vector<std::vector<PlacedPiece>>& placed,
                             const std::vector<ChunkPlan>& plans, int threads) {
   Communicator& comm = *ctx.comm;
+  std::vector<ocdbt::ZarrArrayMetadata> metas;
+  for (size_t i = 0; i < leaves.size(); ++i) {
+    metas.push_back(LeafMetadata(leaves[i], plans[i].chunk_shape));
+  }
   const int me = comm.rank();
   const size_t ranks = static_cast<size_t>(comm.size());
   const std::filesystem::path root = ctx.item_dir / ProcessDatabaseName(me);
@@ -131,7 +139,7 @@ Status WriteProcessDatabase(const BackendContext& ctx, std::span<const WriteLeaf
       const size_t elem = DTypeSize(leaves[l].dtype);
       it->second.resize(static_cast<size_t>(c.box.NumElements()) * elem);
       if (c.held < c.box.NumElements()) {  // the fill value where no piece is
-        const std::string fill = LeafMetadata(leaves[l], plans[l].chunk_shape).fill_value;
+        const std::string& fill = metas[l].fill_value;
         for (size_t i = 0; i < it->second.size(); i += elem) {
           std::memcpy(it->second.data() + i, fill.data(), elem);
         }
@@ -189,9 +197,8 @@ Status WriteProcessDatabase(const BackendContext& ctx, std::span<const WriteLeaf
     incoming.clear();
     for (auto& [key, bytes] : assembling) {
       const auto [l, s] = key;
-      const ocdbt::ZarrArrayMetadata m = LeafMetadata(leaves[l], plans[l].chunk_shape);
-      local = encoder.EncodePiece(leaves[l].key_path, m, plans[l].shared[s].box, bytes.data(),
-                                  sink);
+      local = encoder.EncodePiece(leaves[l].key_path, metas[l], plans[l].shared[s].box,
+                                  bytes.data(), sink);
       if (!local.ok()) break;  // reported after the other exchanges
       std::vector<char>().swap(bytes);
     }
@@ -202,7 +209,7 @@ Status WriteProcessDatabase(const BackendContext& ctx, std::span<const WriteLeaf
   for (size_t i = 0; i < leaves.size(); ++i) {
     const WriteLeaf& leaf = leaves[i];
     const ChunkPlan& plan = plans[i];
-    const ocdbt::ZarrArrayMetadata m = LeafMetadata(leaf, plan.chunk_shape);
+    const ocdbt::ZarrArrayMetadata& m = metas[i];
     const std::string& name = leaf.key_path;
     if (local.ok() && me == ctx.primary) {
       Result<std::string> text = ocdbt::EncodeZarrMetadata(m);
@@ -284,7 +291,9 @@ class OcdbtBackend final : public Backend {
                                                std::span<const WriteLeaf> leaves) override {
     Communicator& comm = *ctx.comm;
     Result<std::vector<std::vector<PlacedPiece>>> placed = GatherPieces(comm, leaves);
-    CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, placed.status()));
+    const Result<std::optional<int>> env_threads = ThreadsFromEnvironment();
+    CAIRN_RETURN_IF_ERROR(
+        AgreeOnStatus(comm, placed.ok() ? env_threads.status() : placed.status()));
     std::vector<ChunkPlan> plans;
     chunks_.clear();
     for (size_t i = 0; i < leaves.size(); ++i) {
@@ -294,10 +303,10 @@ class OcdbtBackend final : public Backend {
       chunks_[leaf.key_path] = plans.back().chunk_shape;
     }
     int threads = 1;
+    // The leaves, so whether to gather, are the same on every rank (the environment may not be).
     if (std::any_of(leaves.begin(), leaves.end(), [](const WriteLeaf& l) { return l.compress; })) {
-      Result<int> n = CompressionThreads(comm);
-      CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, n.status()));
-      threads = *n;
+      CAIRN_ASSIGN_OR_RETURN(const int n, CompressionThreads(comm));
+      threads = env_threads->value_or(n);
     }
     Status local = WriteProcessDatabase(ctx, leaves, *placed, plans, threads);
     CAIRN_RETURN_IF_ERROR(AgreeOnStatus(comm, local));
